@@ -1,0 +1,3 @@
+from livecat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""The ``livecat`` command line: wires the other modules together."""
+
+from livecat.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,607 @@
+"""Turning video files into a corpus (``livecat build`` and ``livecat add``).
+
+Each video picture becomes an *entry*: its image (JPEG, scaled to the corpus size), the
+position of its sound in the grain store, and the descriptor of the analysis window that ends
+at its presentation time. Everything is written into a hidden temporary sibling directory that
+is renamed into place only once complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livecat import __version__
+from livecat.corpus.store import (
+    ENTRY_DTYPE,
+    MANIFEST,
+    Corpus,
+    IndexSettings,
+    SourceRecord,
+    Weighting,
+    dimension_weights,
+    manifest_base,
+)
+from livecat.errors import CorpusError, LivecatError, MediaError, ParameterError
+from livecat.features import Decimator, DescriptorParams, describe_at
+from livecat.media import VIDEO_EXTENSIONS, decode_audio, iter_images, probe
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRAIN_SR_HZ = 48000
+DEFAULT_IMAGE_MAX_SIDE = 640
+DEFAULT_JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How a new corpus is made. ``livecat add`` reuses the corpus's own settings."""
+
+    params: DescriptorParams = field(default_factory=DescriptorParams)
+    grain_sr_hz: int = DEFAULT_GRAIN_SR_HZ
+    image_max_side: int = DEFAULT_IMAGE_MAX_SIDE
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    index: IndexSettings = field(default_factory=IndexSettings)
+    weighting: Weighting = field(default_factory=Weighting)
+
+    def __post_init__(self) -> None:
+        if self.grain_sr_hz % self.params.sr_hz:
+            raise ParameterError(
+                f"analysis rate {self.params.sr_hz} Hz must divide the grain rate "
+                f"{self.grain_sr_hz} Hz"
+            )
+        if not 16 <= self.image_max_side <= 4096:
+            raise ParameterError(f"image size must be 16..4096 px, got {self.image_max_side}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ParameterError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
+
+
+@dataclass
+class BuildReport:
+    """What a build or add did, for the CLI's summary."""
+
+    corpus: Path
+    added: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    replaced: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    entry_count: int = 0
+    seconds_analysed: float = 0.0
+    wall_s: float = 0.0
+
+
+#: Called as progress(entries_done, entries_total, current_file).
+ProgressFn = Callable[[int, int, Path], None]
+#: Called once a file is done: file_done(path, status, detail) with status in
+#: {"added", "unchanged", "skipped"}.
+FileDoneFn = Callable[[Path, str, str], None]
+
+
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike[str]],
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files named directly, plus video files found under named directories (sorted).
+
+    Returns (files, problems): a missing path is a problem, not an exception.
+    """
+    files: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in VIDEO_EXTENSIONS
+                and not p.name.startswith(".")
+            )
+            if not found:
+                problems.append((path, "directory holds no video files"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append((path, "no such file or directory"))
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values()), problems
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _GrowingNpy:
+    """An int16 .npy file appended to in pieces; its header is rewritten when closed."""
+
+    HEADER_BYTES = 128
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = open(path, "wb")
+        self.file.write(self._header(10**15))
+        self.count = 0
+
+    @staticmethod
+    def _header(n: int) -> bytes:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buf, {"descr": "<i2", "fortran_order": False, "shape": (n,)}
+        )
+        header = buf.getvalue()
+        assert len(header) == _GrowingNpy.HEADER_BYTES
+        return header
+
+    def append(self, samples: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(samples, dtype="<i2").tobytes())
+        self.count += samples.size
+
+    def truncate(self, count: int) -> None:
+        self.file.seek(self.HEADER_BYTES + 2 * count)
+        self.file.truncate()
+        self.count = count
+
+    def close(self) -> None:
+        self.file.seek(0)
+        self.file.write(self._header(self.count))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+
+
+class _Writer:
+    """Accumulates entries into a temporary corpus directory."""
+
+    def __init__(self, tmp: Path, settings: BuildSettings) -> None:
+        self.tmp = tmp
+        self.settings = settings
+        self.images = open(tmp / "images.bin", "wb")
+        self.grains = _GrowingNpy(tmp / "grains.npy")
+        self.entries: list[np.ndarray] = []
+        self.descriptors: list[np.ndarray] = []
+        self.levels: list[np.ndarray] = []
+        self.sources: list[SourceRecord] = []
+        self.entry_count = 0
+
+    def add_source(
+        self,
+        record: SourceRecord,
+        *,
+        entries: np.ndarray,
+        descriptors: np.ndarray,
+        levels: np.ndarray,
+    ) -> None:
+        entries = entries.copy()
+        entries["source"] = len(self.sources)
+        record.first_entry = self.entry_count
+        self.sources.append(record)
+        self.entries.append(entries)
+        self.descriptors.append(np.asarray(descriptors, np.float32))
+        self.levels.append(np.asarray(levels, np.float32))
+        self.entry_count += len(entries)
+
+    def copy_source(self, old: Corpus, index: int) -> None:
+        """Carry a source over from an existing corpus without re-analysing it."""
+        src = old.sources[index]
+        lo, hi = src.first_entry, src.first_entry + src.entries
+        rows = np.array(old.entries[lo:hi])
+        image_start = int(rows["image_offset"][0])
+        image_stop = int(rows["image_offset"][-1] + rows["image_size"][-1])
+        new_image_start = self.images.tell()
+        self.images.write(old._images[image_start:image_stop].tobytes())
+        rows["image_offset"] += new_image_start - image_start
+        grain_offset = self.grains.count
+        self.grains.append(old.grains[src.grain_offset : src.grain_offset + src.grain_samples])
+        rows["grain_start"] += grain_offset - src.grain_offset
+        record = SourceRecord(**asdict(src))
+        record.grain_offset = grain_offset
+        self.add_source(
+            record,
+            entries=rows,
+            descriptors=np.array(old.descriptors[lo:hi]),
+            levels=np.array(old.levels_db[lo:hi]),
+        )
+
+    def finish(self, manifest: dict) -> None:
+        self.images.flush()
+        os.fsync(self.images.fileno())
+        self.images.close()
+        self.grains.close()
+        dim = self.settings.params.dim
+        entries = np.concatenate(self.entries) if self.entries else np.zeros(0, ENTRY_DTYPE)
+        descriptors = (
+            np.concatenate(self.descriptors) if self.descriptors else np.zeros((0, dim), np.float32)
+        )
+        levels = np.concatenate(self.levels) if self.levels else np.zeros(0, np.float32)
+        mean, scale = standardisation(descriptors, self.settings)
+        np.save(self.tmp / "entries.npy", entries, allow_pickle=False)
+        np.save(self.tmp / "descriptors.npy", descriptors, allow_pickle=False)
+        np.save(self.tmp / "levels.npy", levels, allow_pickle=False)
+        build_index(self.tmp / "index.hnsw", (descriptors - mean) * scale, self.settings.index)
+        manifest.update(
+            entry_count=int(entries.size),
+            sources=[asdict(s) for s in self.sources],
+            stats={"mean": mean.tolist(), "scale": scale.tolist()},
+        )
+        manifest["files"] = {
+            name: (self.tmp / name).stat().st_size
+            for name in (
+                "entries.npy",
+                "descriptors.npy",
+                "levels.npy",
+                "images.bin",
+                "grains.npy",
+                "index.hnsw",
+            )
+        }
+        for name in manifest["files"]:
+            _fsync(self.tmp / name)
+        # The manifest is written last: a directory without it never opens as a corpus.
+        manifest_path = self.tmp / MANIFEST
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+        _fsync(manifest_path)
+        _fsync(self.tmp)
+
+    def abort(self) -> None:
+        for f in (self.images, self.grains.file):
+            if not f.closed:
+                f.close()
+
+
+def standardisation(
+    descriptors: np.ndarray, settings: BuildSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean, and scale = weight / standard deviation (float32)."""
+    dim = settings.params.dim
+    weights = dimension_weights(settings.params, settings.weighting)
+    if settings.params.kind == "seed" or descriptors.shape[0] < 2:
+        return np.zeros(dim, np.float32), weights
+    data = descriptors.astype(np.float64)
+    mean = data.mean(axis=0)
+    std = data.std(axis=0)
+    floor = max(float(np.median(std)) * 1e-3, 1e-6)  # a constant dimension must not explode
+    return mean.astype(np.float32), (weights / np.maximum(std, floor)).astype(np.float32)
+
+
+def build_index(path: Path, vectors: np.ndarray, settings: IndexSettings) -> None:
+    import hnswlib
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = hnswlib.Index(space="l2", dim=vectors.shape[1])
+    index.init_index(
+        max_elements=max(vectors.shape[0], 1),
+        M=settings.M,
+        ef_construction=settings.ef_construction,
+        random_seed=100,
+    )
+    if vectors.shape[0]:
+        index.add_items(vectors, np.arange(vectors.shape[0]), num_threads=os.cpu_count() or 1)
+    index.save_index(str(path))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_leftovers(target: Path) -> None:
+    """Remove temporary directories that killed builds of ``target`` left behind."""
+    for leftover in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            pid = int(leftover.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def analyse_file(
+    path: Path,
+    *,
+    settings: BuildSettings,
+    writer: _Writer,
+    display_path: str,
+    progress: Callable[[int], None],
+    pool: ThreadPoolExecutor,
+) -> SourceRecord:
+    """Decode one video file into the writer. On failure nothing of it stays written."""
+    info = probe(path)
+    if not info.has_video:
+        raise MediaError("no video stream (audio-only file?)", path=path)
+    if not info.has_audio:
+        raise MediaError("no audio track: nothing to match against", path=path)
+    stat = path.stat()
+    sha = file_sha256(path)
+    audio = decode_audio(path, sr_hz=settings.grain_sr_hz)
+    image_start = writer.images.tell()
+    grain_offset = writer.grains.count
+    encode = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
+    pts: list[float] = []
+    sizes: list[int] = []
+    offsets: list[int] = []
+    shape = (0, 0)
+
+    def jpeg(image: np.ndarray) -> bytes:
+        ok, blob = cv2.imencode(".jpg", image, encode)
+        if not ok:
+            raise MediaError("JPEG encoding failed", path=path)
+        return blob.tobytes()
+
+    pending = []
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            blob = pending.pop(0).result()
+            offsets.append(writer.images.tell())
+            sizes.append(len(blob))
+            writer.images.write(blob)
+            progress(1)
+
+    try:
+        for decoded in iter_images(path, max_side=settings.image_max_side):
+            shape = decoded.bgr.shape
+            pts.append(decoded.pts_s)
+            pending.append(pool.submit(jpeg, decoded.bgr))
+            drain(8)
+        drain(0)
+        if not pts:
+            raise MediaError("video stream holds no pictures", path=path)
+        # Pictures past the end of the sound get silence; sound past the last picture stays.
+        last_sample = int(round(pts[-1] * settings.grain_sr_hz)) + settings.params.n_fft
+        if audio.size < last_sample:
+            audio = np.concatenate([audio, np.zeros(last_sample - audio.size, np.float32)])
+        grains = _to_int16(audio)
+        writer.grains.append(grains)
+        analysis = Decimator(settings.grain_sr_hz // settings.params.sr_hz).process(
+            grains.astype(np.float64) / 32768.0
+        )
+        pts_arr = np.asarray(pts)
+        ends = np.round(pts_arr * settings.params.sr_hz).astype(np.int64)
+        descriptors, levels = describe_at(analysis, ends, settings.params)
+    except BaseException:
+        for f in pending:
+            f.cancel()
+        writer.images.seek(image_start)
+        writer.images.truncate()
+        writer.grains.truncate(grain_offset)
+        raise
+    entries = np.zeros(len(pts), ENTRY_DTYPE)
+    entries["pts_s"] = pts_arr
+    entries["grain_start"] = grain_offset + np.round(pts_arr * settings.grain_sr_hz).astype(
+        np.int64
+    )
+    entries["image_offset"] = offsets
+    entries["image_size"] = sizes
+    duration_s = max(info.duration_s, float(pts_arr[-1]))
+    fps = (len(pts) - 1) / (pts_arr[-1] - pts_arr[0]) if len(pts) > 1 else (info.fps or 0.0)
+    record = SourceRecord(
+        path=display_path,
+        abs_path=str(path.resolve()),
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        sha256=sha,
+        duration_s=duration_s,
+        fps=float(fps),
+        entries=len(pts),
+        first_entry=0,
+        width=info.width or shape[1],
+        height=info.height or shape[0],
+        image_width=int(shape[1]),
+        image_height=int(shape[0]),
+        audio_channels=info.audio_channels or 0,
+        audio_sr_hz=info.audio_sr_hz or 0,
+        grain_offset=grain_offset,
+        grain_samples=int(grains.size),
+    )
+    writer.add_source(record, entries=entries, descriptors=descriptors, levels=levels)
+    return record
+
+
+def build_corpus(
+    inputs: Sequence[str | os.PathLike[str]],
+    corpus_path: str | os.PathLike[str],
+    *,
+    settings: BuildSettings | None = None,
+    add_to_existing: bool = False,
+    progress: ProgressFn | None = None,
+    file_done: FileDoneFn | None = None,
+) -> BuildReport:
+    """Build a corpus from ``inputs`` (files and directories), or add them to an existing one.
+
+    With ``add_to_existing`` the corpus's own settings are used; files already in it with the
+    same size and modification time (or content hash) are kept as they are, changed ones are
+    analysed again. The result replaces ``corpus_path`` atomically.
+
+    Raises
+    ------
+    CorpusError
+        if nothing at all could be indexed (the previous corpus stays), or the existing corpus
+        does not open.
+    """
+    started = time.perf_counter()
+    target = Path(corpus_path)
+    if target.name in ("", ".", ".."):
+        raise CorpusError("give the corpus a directory name", path=target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(target)
+    old: Corpus | None = None
+    if add_to_existing:
+        old = Corpus.open(target, load_index=False)
+        settings = BuildSettings(
+            params=old.params,
+            grain_sr_hz=old.grain_sr_hz,
+            image_max_side=int(old.manifest["image"]["max_side"]),
+            jpeg_quality=int(old.manifest["image"]["quality"]),
+            index=old.index_settings,
+            weighting=old.weighting,
+        )
+    elif target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):
+        raise CorpusError("exists and is not a corpus: refusing to replace it", path=target)
+    settings = settings or BuildSettings()
+    report = BuildReport(corpus=target)
+    files, problems = expand_inputs(inputs)
+    report.skipped.extend(problems)
+    for path, reason in problems:
+        if file_done:
+            file_done(path, "skipped", reason)
+
+    # Decide per file: keep (unchanged), analyse (new or changed).
+    old_by_path = {s.abs_path: i for i, s in enumerate(old.sources)} if old else {}
+    to_analyse: list[Path] = []
+    replaced: set[int] = set()
+    for path in files:
+        key = str(path.resolve())
+        if key in old_by_path:
+            src = old.sources[old_by_path[key]]  # type: ignore[union-attr]
+            st = path.stat()
+            same = (st.st_size == src.size and st.st_mtime == src.mtime) or (
+                st.st_size == src.size and file_sha256(path) == src.sha256
+            )
+            if same:
+                report.unchanged.append(path)
+                if file_done:
+                    file_done(path, "unchanged", "already in the corpus, unchanged")
+                continue
+            replaced.add(old_by_path[key])
+            report.replaced.append(path)
+        to_analyse.append(path)
+
+    estimates: dict[Path, int] = {}
+    for path in to_analyse:
+        try:
+            estimates[path] = max(probe(path).image_count_estimate, 1)
+        except LivecatError:
+            estimates[path] = 1
+    total = sum(estimates.values())
+    done = 0
+
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    committed = False
+    writer = _Writer(tmp, settings)
+    try:
+        if old is not None:
+            for i in range(len(old.sources)):
+                if i not in replaced:
+                    writer.copy_source(old, i)
+        with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
+            for path in to_analyse:
+                file_start = done
+
+                def tick(n: int, _path: Path = path) -> None:
+                    nonlocal done
+                    done += n
+                    if progress:
+                        progress(done, max(total, done), _path)
+
+                try:
+                    record = analyse_file(
+                        path,
+                        settings=settings,
+                        writer=writer,
+                        display_path=str(path),
+                        progress=tick,
+                        pool=pool,
+                    )
+                except (MediaError, OSError) as exc:
+                    reason = _one_line(exc, path)
+                    report.skipped.append((path, reason))
+                    total -= estimates[path] - (done - file_start)
+                    if file_done:
+                        file_done(path, "skipped", reason)
+                    continue
+                total += record.entries - estimates[path]
+                done = file_start + record.entries
+                report.added.append(path)
+                report.seconds_analysed += record.duration_s
+                if file_done:
+                    file_done(path, "added", f"{record.entries} entries, {record.duration_s:.1f} s")
+        if writer.entry_count == 0:
+            raise CorpusError(
+                "nothing was indexed" + (" (every input was skipped)" if report.skipped else ""),
+                path=target,
+            )
+        if not report.added and not replaced and old is not None:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+            committed = True  # nothing changed: leave the corpus untouched
+            report.entry_count = len(old)
+            return report
+        manifest = manifest_base(
+            params=settings.params,
+            grain_sr_hz=settings.grain_sr_hz,
+            image_max_side=settings.image_max_side,
+            jpeg_quality=settings.jpeg_quality,
+            index=settings.index,
+            weighting=settings.weighting,
+        )
+        manifest["livecat_version"] = __version__
+        manifest["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        writer.finish(manifest)
+        report.entry_count = writer.entry_count
+        _replace_dir(tmp, target)
+        committed = True
+    finally:
+        if not committed:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+    report.wall_s = time.perf_counter() - started
+    return report
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing target is moved aside first, then removed."""
+    if target.exists():
+        aside = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.rename(target, aside)
+        os.rename(new, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.rename(new, target)
+    _fsync(target.parent)
+
+
+def _one_line(exc: BaseException, path: Path) -> str:
+    text = str(exc)
+    prefix = f"{path}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    if isinstance(exc, OSError) and not isinstance(exc, LivecatError):
+        text = exc.strerror or text
+    return text.splitlines()[0] if text else type(exc).__name__

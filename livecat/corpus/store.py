@@ -1,0 +1,345 @@
+"""The corpus on disk, and :class:`Corpus` to open it.
+
+A corpus is a directory::
+
+    manifest.json     format name and version, descriptor parameters, sources, statistics,
+                      index settings and the byte size of every other file
+    entries.npy       one row per entry (ENTRY_DTYPE): source, pts_s, grain_start,
+                      image_offset, image_size
+    descriptors.npy   float32 (entries, dim): raw descriptors
+    levels.npy        float32 (entries,): level of each entry's window in dBFS
+    images.bin        the entries' images as JPEG, back to back (offsets in entries.npy)
+    grains.npy        int16 (samples,): every source's audio, mono, at grain_sr_hz, back to back
+    index.hnsw        hnswlib index over the weighted, standardised descriptors
+
+No file is ever pickled. A corpus is written under a hidden temporary sibling and renamed into
+place only when complete, so an interrupted build leaves the previous corpus or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from livecat.errors import CorpusError
+from livecat.features import DescriptorParams
+
+FORMAT_NAME = "livecat-corpus"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+ENTRY_DTYPE = np.dtype(
+    [
+        ("source", "<i4"),  # index into manifest["sources"]
+        ("pts_s", "<f8"),  # presentation time of the image in its source, seconds
+        ("grain_start", "<i8"),  # sample in grains.npy heard when the image appears
+        ("image_offset", "<i8"),  # byte offset of the JPEG in images.bin
+        ("image_size", "<i4"),  # its length in bytes
+    ]
+)
+
+DATA_FILES = (
+    "entries.npy",
+    "descriptors.npy",
+    "levels.npy",
+    "images.bin",
+    "grains.npy",
+    "index.hnsw",
+)
+
+
+@dataclass
+class SourceRecord:
+    """One source file of a corpus, as recorded in the manifest."""
+
+    path: str  # as the user gave it to build/add
+    abs_path: str
+    size: int
+    mtime: float
+    sha256: str
+    duration_s: float
+    fps: float
+    entries: int
+    first_entry: int
+    width: int
+    height: int
+    image_width: int
+    image_height: int
+    audio_channels: int
+    audio_sr_hz: int
+    grain_offset: int  # first sample of this source in grains.npy
+    grain_samples: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceRecord:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """hnswlib parameters (see README, "Corpus format").
+
+    M : links per node; more gives better recall and a bigger index.
+    ef_construction : search breadth while building; more is slower to build, better graph.
+    ef : search breadth per query; more is slower, better recall. Must be >= k.
+    """
+
+    M: int = 16
+    ef_construction: int = 200
+    ef: int = 64
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """How descriptor dimensions count in the distance, applied before indexing.
+
+    Each dimension is standardised (corpus mean and standard deviation), then the timbre
+    (cepstral) and pitch (chroma) groups are scaled by their weights.
+    """
+
+    timbre: float = 1.0
+    pitch: float = 1.5
+
+
+def _load_array(path: Path, *, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise CorpusError("missing file", path=path) from None
+    except (ValueError, OSError) as exc:
+        raise CorpusError(f"unreadable array ({exc})", path=path) from None
+
+
+class Corpus:
+    """An opened corpus: arrays memory-mapped, the index and images read on demand.
+
+    Use :meth:`open`. Reading images is thread-safe; the hnswlib index is created once on first
+    use of :attr:`index`.
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.params = DescriptorParams.from_dict(manifest["descriptor"])
+        self.grain_sr_hz: int = int(manifest["grain_sr_hz"])
+        self.sources = [SourceRecord.from_dict(s) for s in manifest["sources"]]
+        self.index_settings = IndexSettings(**manifest["index"])
+        self.weighting = Weighting(**manifest["weighting"])
+        self.entries = _load_array(path / "entries.npy", mmap=True)
+        self.descriptors = _load_array(path / "descriptors.npy", mmap=True)
+        self.levels_db = _load_array(path / "levels.npy", mmap=True)
+        self.grains = _load_array(path / "grains.npy", mmap=True)
+        self.mean = np.asarray(manifest["stats"]["mean"], np.float32)
+        self.scale = np.asarray(manifest["stats"]["scale"], np.float32)
+        try:
+            self._images = np.memmap(path / "images.bin", dtype=np.uint8, mode="r")
+        except ValueError:  # zero-length file cannot be mapped
+            self._images = np.zeros(0, np.uint8)
+        self._index = None
+        self._index_lock = threading.Lock()
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, load_index: bool = True) -> Corpus:
+        """Open and check a corpus directory.
+
+        Raises
+        ------
+        CorpusError
+            naming the file and exactly what is wrong: missing, of another format or version,
+            of the wrong size, or inconsistent with the manifest.
+        """
+        path = Path(path)
+        if not path.exists():
+            hint = _leftover_hint(path)
+            raise CorpusError(f"no corpus here{hint}", path=path)
+        if not path.is_dir():
+            raise CorpusError("not a corpus directory (build one with `livecat build`)", path=path)
+        manifest_path = path / MANIFEST
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except FileNotFoundError:
+            raise CorpusError(
+                "missing manifest.json: not a corpus, or an unfinished one", path=path
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise CorpusError(f"unreadable manifest ({exc})", path=manifest_path) from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise CorpusError("not a livecat corpus manifest", path=manifest_path)
+        version = manifest.get("version")
+        if version != FORMAT_VERSION:
+            raise CorpusError(
+                f"corpus format version {version}, this livecat reads version {FORMAT_VERSION}; "
+                "rebuild it with `livecat build`",
+                path=manifest_path,
+            )
+        for name, size in manifest["files"].items():
+            file = path / name
+            try:
+                actual = file.stat().st_size
+            except FileNotFoundError:
+                raise CorpusError("missing file", path=file) from None
+            if actual != size:
+                raise CorpusError(
+                    f"size {actual} bytes, manifest says {size}: file damaged or replaced",
+                    path=file,
+                )
+        corpus = cls(path, manifest)
+        corpus._check()
+        if load_index:
+            _ = corpus.index
+        return corpus
+
+    def _check(self) -> None:
+        n = int(self.manifest["entry_count"])
+        dim = self.params.dim
+        checks = [
+            ("entries.npy", self.entries.shape == (n,) and self.entries.dtype == ENTRY_DTYPE),
+            ("descriptors.npy", self.descriptors.shape == (n, dim)),
+            ("levels.npy", self.levels_db.shape == (n,)),
+            ("grains.npy", self.grains.ndim == 1 and self.grains.dtype == np.int16),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise CorpusError(
+                    f"shape or type disagrees with the manifest ({n} entries)",
+                    path=self.path / name,
+                )
+        if n and int(self.entries["source"][-1]) >= len(self.sources):
+            raise CorpusError(
+                "entry names a source the manifest lacks", path=self.path / "entries.npy"
+            )
+
+    # -- access ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.entries.shape[0])
+
+    @property
+    def index(self):  # -> hnswlib.Index
+        """The HNSW index, loaded on first use."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = load_index(
+                        self.path / "index.hnsw",
+                        dim=self.params.dim,
+                        count=len(self),
+                        settings=self.index_settings,
+                    )
+        return self._index
+
+    def weights(self) -> np.ndarray:
+        return dimension_weights(self.params, self.weighting)
+
+    def normalise(self, descriptors: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Standardise and weight raw descriptors into the index's space (float32)."""
+        if out is None:
+            out = np.empty(np.shape(descriptors), np.float32)
+        np.subtract(descriptors, self.mean, out=out)
+        np.multiply(out, self.scale, out=out)
+        return out
+
+    def image_bytes(self, entry: int) -> bytes:
+        row = self.entries[entry]
+        start = int(row["image_offset"])
+        return self._images[start : start + int(row["image_size"])].tobytes()
+
+    def image(self, entry: int) -> np.ndarray:
+        """Decode one entry's image (BGR uint8); a few milliseconds at 640 px."""
+        row = self.entries[entry]
+        start = int(row["image_offset"])
+        blob = self._images[start : start + int(row["image_size"])]
+        image = cv2.imdecode(np.asarray(blob), cv2.IMREAD_COLOR)
+        if image is None:
+            raise CorpusError(
+                f"image of entry {entry} does not decode", path=self.path / "images.bin"
+            )
+        return image
+
+    def grain_audio(self, entry: int, *, length: int) -> np.ndarray:
+        """``length`` samples (float32) of the source audio from the moment ``entry`` appears."""
+        start = int(self.entries["grain_start"][entry])
+        src = self.sources[int(self.entries["source"][entry])]
+        stop = min(start + length, src.grain_offset + src.grain_samples)
+        out = np.zeros(length, np.float32)
+        out[: max(0, stop - start)] = self.grains[start:stop] / 32768.0
+        return out
+
+    def source_of(self, entry: int) -> SourceRecord:
+        return self.sources[int(self.entries["source"][entry])]
+
+    def entry_at(self, source: int, t_s: float) -> int:
+        """The entry of ``source`` on screen at time ``t_s`` (the last one with pts <= t)."""
+        src = self.sources[source]
+        pts = self.entries["pts_s"][src.first_entry : src.first_entry + src.entries]
+        k = int(np.searchsorted(pts, t_s, side="right")) - 1
+        return src.first_entry + min(max(k, 0), src.entries - 1)
+
+    def resident_grains(self) -> np.ndarray:
+        """All grain audio copied into RAM and touched, so playing it never page-faults."""
+        grains = np.array(self.grains, dtype=np.int16, copy=True)
+        grains[::2048].sum()  # fault every page in now, not in the audio callback
+        return grains
+
+
+def dimension_weights(params: DescriptorParams, weighting: Weighting) -> np.ndarray:
+    if params.kind == "seed":
+        return np.ones(params.dim, np.float32)
+    w = np.empty(params.dim, np.float32)
+    w[: params.n_mfcc] = weighting.timbre
+    w[params.n_mfcc :] = weighting.pitch
+    return w
+
+
+def load_index(path: Path, *, dim: int, count: int, settings: IndexSettings):
+    import hnswlib
+
+    index = hnswlib.Index(space="l2", dim=dim)
+    try:
+        index.load_index(str(path), max_elements=count)
+    except (RuntimeError, OSError) as exc:
+        raise CorpusError(f"index does not load ({exc})", path=path) from None
+    if index.get_current_count() != count:
+        raise CorpusError(
+            f"index holds {index.get_current_count()} entries, manifest says {count}", path=path
+        )
+    index.set_ef(max(settings.ef, 1))
+    index.set_num_threads(1)
+    return index
+
+
+def _leftover_hint(path: Path) -> str:
+    parent = path.parent if path.parent.exists() else None
+    if parent is None:
+        return ""
+    leftovers = sorted(parent.glob(f".{path.name}.old-*"))
+    if leftovers:
+        return f" (a previous version was left at {leftovers[-1]} by an interrupted build: rename it back)"
+    return ""
+
+
+def manifest_base(
+    *,
+    params: DescriptorParams,
+    grain_sr_hz: int,
+    image_max_side: int,
+    jpeg_quality: int,
+    index: IndexSettings,
+    weighting: Weighting,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "descriptor": params.to_dict(),
+        "grain_sr_hz": grain_sr_hz,
+        "image": {"max_side": image_max_side, "format": "jpeg", "quality": jpeg_quality},
+        "index": asdict(index),
+        "weighting": asdict(weighting),
+    }

@@ -1,0 +1,22 @@
+"""Audio descriptors: the same numbers for a whole file and for a live stream, block by block.
+
+Imports only numpy and scipy, so the analysis runs anywhere.
+"""
+
+from livecat.features.descriptor import (
+    DESCRIPTOR_KINDS,
+    Decimator,
+    DescriptorParams,
+    DescriptorStream,
+    describe_at,
+    describe_windows,
+)
+
+__all__ = [
+    "DESCRIPTOR_KINDS",
+    "Decimator",
+    "DescriptorParams",
+    "DescriptorStream",
+    "describe_at",
+    "describe_windows",
+]

@@ -1,0 +1,326 @@
+"""Spectral descriptors of short audio windows.
+
+A descriptor describes the analysis *window* of ``n_fft`` samples that ends at a given sample.
+The corpus computes it for the window ending at each image's presentation time; the live
+engine computes it for the window ending at the newest input sample. Both go through
+:func:`describe_windows`, so a file analysed whole and the same samples streamed block by block
+give identical numbers (see ``tests/test_features.py``).
+
+Two kinds exist:
+
+``"mfcc-chroma"`` (default)
+    Mel-cepstral coefficients 1..``n_mfcc`` (spectral shape; coefficient 0, the overall level,
+    is dropped) followed by a 12-bin chroma vector (pitch class, L2-normalised). Neither part
+    changes when the input gets louder or softer; the window's level is returned separately
+    (``level_db``) so matching can use it, ignore it, or compensate for it.
+``"seed"``
+    The method livecat grew from: the raw power spectrum of a Hann-windowed 512-point FFT at
+    16 kHz. Kept only as a baseline to measure against; its numbers follow the input level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from livecat.errors import ParameterError
+
+DESCRIPTOR_KINDS = ("mfcc-chroma", "seed")
+
+#: Level reported for digital silence, in dB relative to full scale.
+SILENCE_DB = -120.0
+
+
+@dataclass(frozen=True)
+class DescriptorParams:
+    """Everything that decides a descriptor's numbers; stored in every corpus.
+
+    Attributes
+    ----------
+    kind : {"mfcc-chroma", "seed"}
+    sr_hz : int
+        Analysis sample rate. Must divide the corpus grain rate (48 kHz by default), so the
+        live input reaches it by an integer decimation that is identical offline and live.
+    n_fft : int
+        Window length in samples at ``sr_hz`` (4096 at 48 kHz = 85 ms).
+    n_mels : int
+        Mel bands between ``fmin_hz`` and ``fmax_hz``.
+    n_mfcc : int
+        Cepstral coefficients kept (1..n_mfcc; 0 is the level and is left out).
+    fmin_hz, fmax_hz : float
+        Band limits of the mel filterbank.
+    chroma_fmin_hz, chroma_fmax_hz : float
+        Band limits of the chroma (pitch-class) projection.
+    """
+
+    kind: str = "mfcc-chroma"
+    sr_hz: int = 48000
+    n_fft: int = 4096
+    n_mels: int = 40
+    n_mfcc: int = 12
+    fmin_hz: float = 40.0
+    fmax_hz: float = 12000.0
+    chroma_fmin_hz: float = 100.0
+    chroma_fmax_hz: float = 4000.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in DESCRIPTOR_KINDS:
+            raise ParameterError(
+                f"unknown descriptor kind {self.kind!r}; choose one of {', '.join(DESCRIPTOR_KINDS)}"
+            )
+        if self.sr_hz <= 0 or self.n_fft < 64:
+            raise ParameterError(f"need sr_hz > 0 and n_fft >= 64, got {self.sr_hz}, {self.n_fft}")
+        if self.kind == "mfcc-chroma":
+            if not 0 < self.fmin_hz < self.fmax_hz <= self.sr_hz / 2:
+                raise ParameterError(
+                    f"mel band {self.fmin_hz}-{self.fmax_hz} Hz must lie within 0-{self.sr_hz / 2} Hz"
+                )
+            if not 1 <= self.n_mfcc < self.n_mels:
+                raise ParameterError(f"need 1 <= n_mfcc < n_mels, got {self.n_mfcc}, {self.n_mels}")
+
+    @classmethod
+    def seed(cls) -> DescriptorParams:
+        """The original method's settings: 16 kHz, 512-point FFT, raw power spectrum."""
+        return cls(kind="seed", sr_hz=16000, n_fft=512)
+
+    @property
+    def dim(self) -> int:
+        """Length of one descriptor vector."""
+        return self.n_fft // 2 + 1 if self.kind == "seed" else self.n_mfcc + 12
+
+    @property
+    def window_s(self) -> float:
+        """Window length in seconds."""
+        return self.n_fft / self.sr_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DescriptorParams:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ParameterError(f"unknown descriptor parameters: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def mel_filterbank(
+    *, sr_hz: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float
+) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale), area-normalised; shape (n_mels, n_fft//2+1)."""
+
+    def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    bin_hz = np.fft.rfftfreq(n_fft, 1.0 / sr_hz)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_mels + 2))
+    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
+    rising = (bin_hz[None, :] - lower) / (centre - lower)
+    falling = (upper - bin_hz[None, :]) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= 2.0 / (upper - lower)  # equal area, so wide bands do not dominate
+    return weights
+
+
+def chroma_filterbank(*, sr_hz: int, n_fft: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
+    """Map FFT bins onto 12 pitch classes (C=0), each bin shared between its two nearest
+    semitones; shape (12, n_fft//2+1)."""
+    bin_hz = np.fft.rfftfreq(n_fft, 1.0 / sr_hz)
+    weights = np.zeros((12, bin_hz.size))
+    in_band = (bin_hz >= fmin_hz) & (bin_hz <= fmax_hz)
+    midi = 69.0 + 12.0 * np.log2(bin_hz[in_band] / 440.0)
+    low = np.floor(midi)
+    frac = midi - low
+    columns = np.flatnonzero(in_band)
+    np.add.at(weights, (low.astype(int) % 12, columns), 1.0 - frac)
+    np.add.at(weights, ((low.astype(int) + 1) % 12, columns), frac)
+    return weights
+
+
+class _Analyser:
+    """Precomputed window and filterbanks for one set of :class:`DescriptorParams`."""
+
+    def __init__(self, params: DescriptorParams) -> None:
+        self.params = params
+        self.window = scipy.signal.get_window("hann", params.n_fft, fftbins=True)
+        if params.kind == "mfcc-chroma":
+            self.mel = mel_filterbank(
+                sr_hz=params.sr_hz,
+                n_fft=params.n_fft,
+                n_mels=params.n_mels,
+                fmin_hz=params.fmin_hz,
+                fmax_hz=min(params.fmax_hz, params.sr_hz / 2),
+            )
+            self.chroma = chroma_filterbank(
+                sr_hz=params.sr_hz,
+                n_fft=params.n_fft,
+                fmin_hz=params.chroma_fmin_hz,
+                fmax_hz=min(params.chroma_fmax_hz, params.sr_hz / 2),
+            )
+
+
+_ANALYSERS: dict[DescriptorParams, _Analyser] = {}
+
+
+def _analyser(params: DescriptorParams) -> _Analyser:
+    analyser = _ANALYSERS.get(params)
+    if analyser is None:
+        analyser = _ANALYSERS[params] = _Analyser(params)
+    return analyser
+
+
+def describe_windows(
+    windows: np.ndarray, params: DescriptorParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Describe analysis windows.
+
+    Parameters
+    ----------
+    windows : ndarray, shape (k, n_fft)
+        Mono samples at ``params.sr_hz``, full scale ±1.
+    params : DescriptorParams
+
+    Returns
+    -------
+    descriptors : ndarray, shape (k, params.dim), float32
+    level_db : ndarray, shape (k,), float32
+        RMS level of each (unweighted) window in dB relative to full scale, floored at -120.
+    """
+    a = _analyser(params)
+    windows = np.asarray(windows, dtype=np.float64)
+    if windows.ndim != 2 or windows.shape[1] != params.n_fft:
+        raise ParameterError(f"windows must have shape (k, {params.n_fft}), got {windows.shape}")
+    level_db = 10.0 * np.log10(np.mean(windows * windows, axis=1) + 1e-12)
+    np.maximum(level_db, SILENCE_DB, out=level_db)
+    power = np.abs(scipy.fft.rfft(windows * a.window, axis=1)) ** 2
+    if params.kind == "seed":
+        return power.astype(np.float32), level_db.astype(np.float32)
+    # Mel cepstrum: a gain change shifts every log-mel band equally, which only moves c0.
+    log_mel = np.log10(power @ a.mel.T + 1e-10)
+    cepstrum = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, 1 : params.n_mfcc + 1]
+    chroma = power @ a.chroma.T
+    chroma = np.sqrt(chroma)  # magnitude: less dominated by one loud partial
+    norm = np.linalg.norm(chroma, axis=1, keepdims=True)
+    chroma = np.where(norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0))
+    out = np.concatenate([cepstrum, chroma], axis=1)
+    return out.astype(np.float32), level_db.astype(np.float32)
+
+
+def describe_at(
+    signal: np.ndarray, end_samples: np.ndarray, params: DescriptorParams, *, batch: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Describe the windows of ``signal`` that end (exclusive) at each of ``end_samples``.
+
+    Samples before the signal's start or after its end count as silence, exactly as a stream
+    that starts from silence would see them.
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    ends = np.asarray(end_samples, dtype=np.int64)
+    n = params.n_fft
+    padded = np.concatenate([np.zeros(n), signal, np.zeros(n)])
+    out = np.empty((ends.size, params.dim), np.float32)
+    levels = np.empty(ends.size, np.float32)
+    offsets = np.arange(n)
+    for start in range(0, ends.size, batch):
+        chunk = np.clip(ends[start : start + batch], 0, signal.size + n)
+        windows = padded[chunk[:, None] + offsets[None, :]]  # ends e → padded[e : e + n]
+        out[start : start + chunk.size], levels[start : start + chunk.size] = describe_windows(
+            windows, params
+        )
+    return out, levels
+
+
+class Decimator:
+    """Streaming integer-factor decimation (anti-alias FIR + keep every ``factor``-th sample).
+
+    State carries across calls, so feeding a signal in blocks of any size gives the very same
+    output as feeding it whole. ``factor == 1`` passes samples through.
+    """
+
+    def __init__(self, factor: int) -> None:
+        if factor < 1:
+            raise ParameterError(f"decimation factor must be >= 1, got {factor}")
+        self.factor = factor
+        if factor > 1:
+            self._taps = scipy.signal.firwin(16 * factor + 1, 0.9 / factor)
+            self._state = np.zeros(self._taps.size - 1)
+        self._phase = 0  # input samples to skip before the next kept one
+
+    def reset(self) -> None:
+        if self.factor > 1:
+            self._state[:] = 0.0
+        self._phase = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Return the decimated samples produced by ``block`` (may be empty)."""
+        block = np.asarray(block, dtype=np.float64)
+        if self.factor == 1:
+            return block
+        filtered, self._state = scipy.signal.lfilter(self._taps, 1.0, block, zi=self._state)
+        kept = filtered[self._phase :: self.factor]
+        self._phase = (self._phase - block.size) % self.factor
+        return kept
+
+
+class DescriptorStream:
+    """Online twin of :func:`describe_at`: push blocks, ask for the newest window's descriptor.
+
+    Keeps the last ``n_fft`` analysis samples in a ring (initially silence), so memory and
+    per-call work are fixed whatever the block size.
+
+    Parameters
+    ----------
+    params : DescriptorParams
+    input_sr_hz : int
+        Rate of the pushed blocks; a whole multiple of ``params.sr_hz``.
+    """
+
+    def __init__(self, params: DescriptorParams, *, input_sr_hz: int) -> None:
+        if input_sr_hz % params.sr_hz:
+            raise ParameterError(
+                f"input rate {input_sr_hz} Hz is not a whole multiple of the analysis rate "
+                f"{params.sr_hz} Hz"
+            )
+        self.params = params
+        self.decimator = Decimator(input_sr_hz // params.sr_hz)
+        self._ring = np.zeros(2 * params.n_fft)  # doubled so the newest window is one slice
+        self._write = params.n_fft
+        self._window = np.zeros((1, params.n_fft))
+
+    def reset(self) -> None:
+        self.decimator.reset()
+        self._ring[:] = 0.0
+        self._write = self.params.n_fft
+
+    def push(self, block: np.ndarray) -> None:
+        """Append input samples (mono, at ``input_sr_hz``)."""
+        samples = self.decimator.process(block)
+        n = self.params.n_fft
+        if samples.size >= n:
+            self._ring[:n] = samples[-n:]
+            self._write = n
+            return
+        if self._write + samples.size > self._ring.size:
+            keep = n - samples.size
+            self._ring[:keep] = self._ring[self._write - keep : self._write]
+            self._write = keep
+        self._ring[self._write : self._write + samples.size] = samples
+        self._write += samples.size
+
+    def latest_window(self) -> np.ndarray:
+        """The newest ``n_fft`` analysis samples (a view; do not keep it)."""
+        return self._ring[self._write - self.params.n_fft : self._write]
+
+    def describe(self) -> tuple[np.ndarray, float]:
+        """Descriptor and level (dB) of the newest window."""
+        self._window[0] = self.latest_window()
+        desc, level = describe_windows(self._window, self.params)
+        return desc[0], float(level[0])

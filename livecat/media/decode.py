@@ -1,0 +1,223 @@
+"""Reading video and audio files with PyAV.
+
+Everything here raises :class:`~livecat.errors.MediaError` naming the file, never a raw
+FFmpeg error, so the corpus builder can skip a broken file with one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.logging
+import numpy as np
+
+from livecat.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".wmv",
+        ".flv",
+        ".ogv",
+        ".3gp",
+    ]
+)
+
+av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter stays quiet; we report errors
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file holds, read from its headers without decoding."""
+
+    path: Path
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+    fps: float | None
+    width: int | None
+    height: int | None
+    audio_channels: int | None
+    audio_sr_hz: int | None
+    image_count_estimate: int
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """One decoded video picture, already scaled to the corpus size.
+
+    Attributes
+    ----------
+    pts_s : float
+        Presentation time in seconds from the file's start.
+    bgr : ndarray, shape (h, w, 3), uint8
+    """
+
+    pts_s: float
+    bgr: np.ndarray
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise MediaError("no such file", path=path)
+    if not os.access(path, os.R_OK):
+        raise MediaError("permission denied", path=path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise MediaError("empty file (0 bytes)", path=path)
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"not a readable media file ({_reason(exc)})", path=path) from exc
+    except OSError as exc:
+        raise MediaError(f"cannot open ({exc.strerror or exc})", path=path) from exc
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0]
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    """Read a file's streams and duration from its headers."""
+    path = Path(path)
+    with _open(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        duration_s = 0.0
+        if container.duration is not None:
+            duration_s = container.duration / av.time_base
+        elif video is not None and video.duration is not None and video.time_base:
+            duration_s = float(video.duration * video.time_base)
+        fps = None
+        count = 0
+        if video is not None:
+            rate = video.average_rate or video.guessed_rate or video.base_rate
+            fps = float(rate) if rate else None
+            count = video.frames or int(round(duration_s * (fps or 25.0)))
+        return MediaInfo(
+            path=path,
+            duration_s=duration_s,
+            has_video=video is not None,
+            has_audio=audio is not None,
+            fps=fps,
+            width=video.codec_context.width if video is not None else None,
+            height=video.codec_context.height if video is not None else None,
+            audio_channels=audio.codec_context.channels if audio is not None else None,
+            audio_sr_hz=audio.codec_context.sample_rate if audio is not None else None,
+            image_count_estimate=count,
+        )
+
+
+def fit_size(width: int, height: int, *, max_side: int) -> tuple[int, int]:
+    """Scale (width, height) so the longer side is at most ``max_side``, keeping the aspect;
+    both results even (what H.264 and most scalers want)."""
+    scale = min(1.0, max_side / max(width, height))
+    w = max(2, int(round(width * scale / 2)) * 2)
+    h = max(2, int(round(height * scale / 2)) * 2)
+    return w, h
+
+
+def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[DecodedImage]:
+    """Decode every picture of the first video stream in presentation order, scaled down so the
+    longer side is at most ``max_side`` pixels.
+
+    Uses the presentation timestamp of each picture, so variable-frame-rate files keep their
+    real timing. A file that breaks off mid-stream yields what could be decoded and then raises
+    :class:`MediaError`.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError("no video stream", path=path)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        size: tuple[int, int] | None = None
+        previous_s: float | None = None
+        step_s = 1.0 / float(stream.average_rate or 25)
+        start_s = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        try:
+            for frame in container.decode(stream):
+                if size is None:
+                    size = fit_size(frame.width, frame.height, max_side=max_side)
+                if frame.pts is not None:
+                    pts_s = float(frame.pts * frame.time_base) - start_s
+                else:
+                    pts_s = 0.0 if previous_s is None else previous_s + step_s
+                if previous_s is not None and pts_s <= previous_s:
+                    continue  # duplicate or out-of-order timestamp: keep the first
+                previous_s = pts_s
+                image = frame.to_ndarray(
+                    width=size[0], height=size[1], format="bgr24", interpolation="AREA"
+                )
+                yield DecodedImage(pts_s=pts_s, bgr=image)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"video stream broke off ({_reason(exc)})", path=path) from exc
+
+
+def decode_audio(
+    path: str | os.PathLike[str], *, sr_hz: int, align_to_video: bool = True
+) -> np.ndarray:
+    """Decode the first audio stream to mono float32 at ``sr_hz``.
+
+    Sample 0 is aligned with the video's first presentation time (``align_to_video``) or the
+    file's start, padding with silence or trimming a codec's priming samples as needed, so
+    ``round(pts_s * sr_hz)`` indexes the sound heard with a picture.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError("no audio stream", path=path)
+        stream = container.streams.audio[0]
+        origin_s = 0.0
+        video = container.streams.video[0] if container.streams.video else None
+        if align_to_video and video is not None and video.start_time is not None:
+            origin_s = float(video.start_time * video.time_base)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)
+        chunks: list[np.ndarray] = []
+        first_s: float | None = None
+        try:
+            for frame in container.decode(stream):
+                if first_s is None:
+                    first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"audio stream broke off ({_reason(exc)})", path=path) from exc
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        if samples.size == 0:
+            raise MediaError("audio stream holds no samples", path=path)
+        shift = int(round(((first_s or 0.0) - origin_s) * sr_hz))
+        if shift > 0:
+            samples = np.concatenate([np.zeros(shift, np.float32), samples])
+        elif shift < 0:
+            samples = samples[-shift:]
+        return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def rate_fraction(fps: float) -> Fraction:
+    """A frame rate as an exact fraction (29.97 → 30000/1001)."""
+    for denominator in (1, 1001):
+        numerator = fps * denominator
+        if abs(numerator - round(numerator)) < 1e-3 * denominator:
+            return Fraction(int(round(numerator)), denominator)
+    return Fraction(fps).limit_denominator(1001)
