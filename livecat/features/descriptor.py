@@ -165,6 +165,10 @@ class _Analyser:
                 fmin_hz=params.chroma_fmin_hz,
                 fmax_hz=min(params.chroma_fmax_hz, params.sr_hz / 2),
             )
+            # One matrix product gives mel bands and chroma together; the DCT is a matrix too.
+            self.bands = np.ascontiguousarray(np.vstack([self.mel, self.chroma]).T)
+            dct = scipy.fft.dct(np.eye(params.n_mels), type=2, norm="ortho", axis=0)
+            self.dct = np.ascontiguousarray(dct[1 : params.n_mfcc + 1].T)  # (n_mels, n_mfcc)
 
 
 _ANALYSERS: dict[DescriptorParams, _Analyser] = {}
@@ -198,20 +202,23 @@ def describe_windows(
     windows = np.asarray(windows, dtype=np.float64)
     if windows.ndim != 2 or windows.shape[1] != params.n_fft:
         raise ParameterError(f"windows must have shape (k, {params.n_fft}), got {windows.shape}")
-    level_db = 10.0 * np.log10(np.mean(windows * windows, axis=1) + 1e-12)
+    level_db = 10.0 * np.log10(np.einsum("ij,ij->i", windows, windows) / params.n_fft + 1e-12)
     np.maximum(level_db, SILENCE_DB, out=level_db)
-    power = np.abs(scipy.fft.rfft(windows * a.window, axis=1)) ** 2
+    spectrum = scipy.fft.rfft(windows * a.window, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
     if params.kind == "seed":
         return power.astype(np.float32), level_db.astype(np.float32)
+    bands = power @ a.bands
+    n_mels = params.n_mels
+    out = np.empty((windows.shape[0], params.dim), np.float32)
     # Mel cepstrum: a gain change shifts every log-mel band equally, which only moves c0.
-    log_mel = np.log10(power @ a.mel.T + 1e-10)
-    cepstrum = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, 1 : params.n_mfcc + 1]
-    chroma = power @ a.chroma.T
-    chroma = np.sqrt(chroma)  # magnitude: less dominated by one loud partial
-    norm = np.linalg.norm(chroma, axis=1, keepdims=True)
-    chroma = np.where(norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0))
-    out = np.concatenate([cepstrum, chroma], axis=1)
-    return out.astype(np.float32), level_db.astype(np.float32)
+    out[:, : params.n_mfcc] = np.log10(bands[:, :n_mels] + 1e-10) @ a.dct
+    chroma = np.sqrt(bands[:, n_mels:])  # magnitude: less dominated by one loud partial
+    norm = np.sqrt(np.einsum("ij,ij->i", chroma, chroma))[:, None]
+    out[:, params.n_mfcc :] = np.where(
+        norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0)
+    )
+    return out, level_db.astype(np.float32)
 
 
 def describe_at(

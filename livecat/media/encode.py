@@ -1,0 +1,121 @@
+"""Writing H.264 + AAC files with PyAV, atomically (temporary name, renamed when complete)."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from livecat.errors import MediaError
+
+AAC_FRAME = 1024
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A hidden name beside ``path`` with the same suffix (so muxers pick the same format)."""
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+class MosaicWriter:
+    """An H.264 + AAC file written picture by picture and block by block.
+
+    Nothing appears at ``path`` until :meth:`close` succeeds; :meth:`abort` (or an exception
+    inside a ``with`` block) removes the partial file.
+
+    Parameters
+    ----------
+    path : Path
+        Output file; its suffix picks the container (.mp4, .mov, .mkv).
+    size : (width, height)
+        Even numbers (yuv420p).
+    fps : Fraction
+    sr_hz : int
+        Audio rate; the sound is mono (the corpus's grains are).
+    crf : int
+        x264 quality (lower is better; 18-23 is visually good).
+    preset : str
+        x264 speed preset.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: Fraction,
+                 sr_hz: int, crf: int = 20, preset: str = "veryfast") -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise MediaError("output directory does not exist", path=self.path)
+        if not os.access(self.path.parent, os.W_OK):
+            raise MediaError("output directory is not writable", path=self.path)
+        self.tmp = temporary_sibling(self.path)
+        try:
+            self.container = av.open(str(self.tmp), mode="w")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise MediaError(f"cannot write ({exc})", path=self.path) from None
+        self.video = self.container.add_stream("libx264", rate=fps)
+        self.video.width, self.video.height = size
+        self.video.pix_fmt = "yuv420p"
+        self.video.codec_context.options = {"crf": str(crf), "preset": preset}
+        self.video.thread_type = "AUTO"
+        self.audio = self.container.add_stream("aac", rate=sr_hz, layout="mono")
+        self.audio.codec_context.bit_rate = 128_000
+        self.sr_hz = sr_hz
+        self.size = size
+        self._pending = np.zeros(0, np.float32)
+        self._audio_samples = 0
+        self._images = 0
+
+    def __enter__(self) -> MosaicWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write_image(self, bgr: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+        frame.pts = self._images
+        self._images += 1
+        self._mux(self.video.encode(frame))
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append mono float samples (±1)."""
+        data = np.concatenate([self._pending, np.asarray(samples, np.float32)])
+        whole = (data.size // AAC_FRAME) * AAC_FRAME
+        for start in range(0, whole, AAC_FRAME):
+            self._encode_audio(data[start : start + AAC_FRAME])
+        self._pending = data[whole:]
+
+    def _encode_audio(self, chunk: np.ndarray) -> None:
+        mono = np.clip(chunk, -1.0, 1.0).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(mono, format="fltp", layout="mono")
+        frame.sample_rate = self.sr_hz
+        frame.pts = self._audio_samples
+        frame.time_base = Fraction(1, self.sr_hz)
+        self._audio_samples += chunk.size
+        self._mux(self.audio.encode(frame))
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise MediaError(f"cannot write ({exc})", path=self.path) from None
+
+    def close(self) -> None:
+        """Flush the encoders and move the finished file into place."""
+        if self._pending.size:
+            self._encode_audio(self._pending)
+            self._pending = np.zeros(0, np.float32)
+        self._mux(self.video.encode(None))
+        self._mux(self.audio.encode(None))
+        self.container.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+            pass
+        self.tmp.unlink(missing_ok=True)

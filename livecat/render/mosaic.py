@@ -1,0 +1,185 @@
+"""``livecat render``: run the engine over a target file and encode what it picks.
+
+The target is fed to the same :class:`~livecat.synthesis.Engine` the live player runs, in
+blocks that end at each output picture's time, so a render is what a live set with that input
+would have shown and played.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from livecat.corpus import Corpus
+from livecat.errors import MediaError, ParameterError
+from livecat.media import decode_audio
+from livecat.media.decode import rate_fraction
+from livecat.media.encode import MosaicWriter, temporary_sibling
+from livecat.media.images import letterbox
+from livecat.synthesis import Engine, EngineSettings
+
+MATCH_COLUMNS = ("t_s", "source", "source_t_s", "entry", "distance")
+
+
+@dataclass
+class RenderReport:
+    output: Path
+    duration_s: float
+    images: int
+    fps: float
+    size: tuple[int, int]
+    wall_s: float
+    jumps: int
+    decisions: int
+
+    @property
+    def speed(self) -> float:
+        """Seconds of target rendered per wall-clock second."""
+        return self.duration_s / self.wall_s if self.wall_s else math.inf
+
+
+def corpus_fps(corpus: Corpus) -> float:
+    """The frame rate most of the corpus's entries come at."""
+    weights: dict[float, int] = {}
+    for s in corpus.sources:
+        key = round(s.fps, 3)
+        weights[key] = weights.get(key, 0) + s.entries
+    return max(weights, key=weights.get) if weights else 25.0
+
+
+def corpus_size(corpus: Corpus) -> tuple[int, int]:
+    """The image size of the corpus's largest source (even numbers)."""
+    s = max(corpus.sources, key=lambda s: s.entries)
+    return s.image_width // 2 * 2, s.image_height // 2 * 2
+
+
+class MatchLog:
+    """The ``--matches`` CSV: one row per output picture, written atomically."""
+
+    def __init__(self, path: str | os.PathLike[str], corpus: Corpus) -> None:
+        self.path = Path(path)
+        self.tmp = temporary_sibling(self.path)
+        try:
+            self.file = open(self.tmp, "w", newline="")
+        except OSError as exc:
+            raise MediaError(f"cannot write ({exc.strerror})", path=self.path) from None
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(MATCH_COLUMNS)
+        self.corpus = corpus
+
+    def row(self, t_s: float, entry: int, source_t_s: float, distance: float) -> None:
+        source = self.corpus.sources[int(self.corpus.entries["source"][entry])].path \
+            if entry >= 0 else ""
+        self.writer.writerow((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
+
+    def close(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def render(
+    corpus: Corpus,
+    target: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    settings: EngineSettings | None = None,
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
+    matches: str | os.PathLike[str] | None = None,
+    mix_target: float = 0.0,
+    crf: int = 20,
+    preset: str = "veryfast",
+    progress: Callable[[float, float], None] | None = None,
+) -> RenderReport:
+    """Re-create ``target``'s sound out of ``corpus`` and write it as an H.264 + AAC video.
+
+    Parameters
+    ----------
+    size : (width, height), optional
+        Output picture size; defaults to the corpus image size. Images are letterboxed.
+    fps : float, optional
+        Output picture rate; defaults to the corpus's.
+    matches : path, optional
+        CSV with one row per output picture (``t_s,source,source_t_s,entry,distance``).
+    mix_target : float, 0..1
+        How much of the target itself is mixed into the output audio.
+    progress : callable(done_s, total_s), optional
+    """
+    started = time.perf_counter()
+    if not 0.0 <= mix_target <= 1.0:
+        raise ParameterError(f"--mix-target must be 0..1, got {mix_target}")
+    target = Path(target)
+    audio = decode_audio(target, sr_hz=corpus.grain_sr_hz, align_to_video=False)
+    fps = float(fps or corpus_fps(corpus))
+    if fps <= 0:
+        raise ParameterError(f"--fps must be > 0, got {fps}")
+    width, height = size or corpus_size(corpus)
+    if width % 2 or height % 2 or width < 16 or height < 16:
+        raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
+    settings = (settings or EngineSettings()).with_(dry=mix_target, wet=1.0 - mix_target * 0.5)
+    sr = corpus.grain_sr_hz
+    duration_s = audio.size / sr
+    image_count = max(1, math.ceil(duration_s * fps - 1e-9))
+    max_block = int(math.ceil(sr / fps)) + 1
+    engine = Engine(corpus, settings=settings, max_block=max_block)
+    engine.reset()
+    rate = rate_fraction(fps)
+    log = MatchLog(matches, corpus) if matches else None
+    out_audio = np.zeros(max_block, np.float32)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    black = canvas.copy()
+    cache_entry, cache_image = -2, canvas
+    try:
+        with MosaicWriter(output, size=(width, height), fps=rate, sr_hz=sr, crf=crf,
+                          preset=preset) as writer:
+            for k in range(image_count):
+                # The picture for [t_k, t_k+1) shows what is decided by its middle.
+                start = round(k * sr / float(rate))
+                middle = round((k + 0.5) * sr / float(rate))
+                stop = round((k + 1) * sr / float(rate))
+                for a, b, snapshot in ((start, middle, True), (middle, stop, False)):
+                    block = audio[a:b]
+                    if block.size < b - a:
+                        block = np.concatenate([block, np.zeros(b - a - block.size, np.float32)])
+                    engine.process(block, out_audio)
+                    writer.write_audio(out_audio[: b - a])
+                    if snapshot:
+                        st = engine.state
+                        entry, brightness = st.entry, st.brightness
+                        source_t, distance = st.source_t_s, st.distance
+                key = entry if brightness >= 1.0 else -3
+                if key != cache_entry:
+                    if entry < 0:
+                        cache_image = black
+                    else:
+                        cache_image = letterbox(corpus.image(entry), width=width, height=height,
+                                                out=canvas, brightness=brightness)
+                    cache_entry = key
+                writer.write_image(cache_image)
+                if log:
+                    log.row(start / sr, entry, source_t, distance)
+                if progress:
+                    progress(min(stop / sr, duration_s), duration_s)
+        if log:
+            log.close()
+            log = None
+    finally:
+        if log:
+            log.abort()
+    return RenderReport(
+        output=Path(output), duration_s=duration_s, images=image_count, fps=fps,
+        size=(width, height), wall_s=time.perf_counter() - started,
+        jumps=engine.state.jumps, decisions=engine.state.decisions,
+    )

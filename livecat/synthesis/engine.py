@@ -1,0 +1,323 @@
+"""The engine: input audio in, (entry on screen, output audio) out, block by block.
+
+Every ``hop`` samples (at absolute stream positions, so block sizes never change the result)
+the engine describes the input window that ends there, asks the HNSW index for ``k``
+candidates, re-ranks them (continuity, no-repeat, level) and starts a grain of the winner.
+A grain that continues the previous one reads the very next ``hop`` of its source, so a run of
+continuations plays the footage's own sound, seamlessly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from livecat.corpus import Corpus
+from livecat.errors import ParameterError
+from livecat.features import DescriptorStream
+from livecat.synthesis.grains import GrainPlayer
+
+LEVEL_MODES = ("compensate", "match", "ignore")
+GATE_MODES = ("hold", "fade", "idle")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Selection and playback knobs (README: "Selection knobs").
+
+    Attributes
+    ----------
+    hop_s : float
+        Time between decisions and grain starts (default 512 samples at 48 kHz, 10.7 ms).
+    overlap : int
+        Grain length in hops (4: each grain lasts 43 ms and 4 overlap at any time).
+    k : int
+        Candidates fetched from the index per decision.
+    continuity : float, 0..1
+        Preference for continuing the current source: the continuation wins unless the best
+        jump is closer than ``(1 - continuity)`` times its distance. 0 jumps to the nearest
+        entry every hop; 0.3 lets real footage run when it still fits.
+    no_repeat_s : float
+        An entry jumped to is not jumped to again for this long (continuations are free).
+    level_mode : {"compensate", "match", "ignore"}
+        compensate: play each grain at the input's level (gain limited to ``max_gain_db``);
+        match: prefer entries as loud as the input (``level_weight`` per 10 dB);
+        ignore: shape alone picks, grains keep their own level.
+    level_weight : float
+        With ``match``: distance added per 10 dB of level difference.
+    max_gain_db : float
+        Largest boost or cut ``compensate`` applies.
+    gate_db : float
+        Input level (dBFS over the analysis window) below which the engine stops searching.
+    gate_mode : {"hold", "fade", "idle"}
+        While gated: hold the last image; fade it to black over ``fade_s``; or show
+        ``idle_entry`` (black when -1). No grains start while gated.
+    fade_s : float
+    idle_entry : int
+    dry, wet : float, 0..1
+        Gains of the input and of the grains in the output.
+    jitter : float
+        Pick at random (seeded) among candidates within ``(1 + jitter)`` of the best distance.
+    seed : int
+    """
+
+    hop_s: float = 512 / 48000
+    overlap: int = 4
+    k: int = 10
+    continuity: float = 0.3
+    no_repeat_s: float = 0.5
+    level_mode: str = "compensate"
+    level_weight: float = 0.5
+    max_gain_db: float = 24.0
+    gate_db: float = -55.0
+    gate_mode: str = "hold"
+    fade_s: float = 1.0
+    idle_entry: int = -1
+    dry: float = 0.0
+    wet: float = 1.0
+    jitter: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.level_mode not in LEVEL_MODES:
+            raise ParameterError(f"level mode must be one of {', '.join(LEVEL_MODES)}")
+        if self.gate_mode not in GATE_MODES:
+            raise ParameterError(f"gate mode must be one of {', '.join(GATE_MODES)}")
+        if not 0.0 <= self.continuity <= 1.0:
+            raise ParameterError(f"continuity must be 0..1, got {self.continuity}")
+        if self.k < 1:
+            raise ParameterError(f"k must be >= 1, got {self.k}")
+        if self.hop_s <= 0 or self.overlap < 2:
+            raise ParameterError("hop_s must be > 0 and overlap >= 2")
+        for name in ("dry", "wet"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ParameterError(f"{name} must be 0..1, got {getattr(self, name)}")
+
+    @classmethod
+    def plain(cls, **overrides: Any) -> EngineSettings:
+        """Nearest neighbour and nothing else: the original method's selection."""
+        base = dict(continuity=0.0, no_repeat_s=0.0, level_mode="ignore", gate_db=-200.0)
+        base.update(overrides)
+        return cls(**base)
+
+    def with_(self, **changes: Any) -> EngineSettings:
+        return replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class EngineState:
+    """What the engine last decided; read by the display, the HUD and the match log."""
+
+    entry: int = -1  # entry whose image belongs on screen (-1: none yet / black)
+    source: int = -1
+    source_t_s: float = 0.0  # playhead in the source, seconds
+    distance: float = 0.0
+    level_db: float = -120.0
+    gated: bool = True
+    brightness: float = 1.0  # 0..1, below 1 while fading out under the gate
+    decisions: int = 0
+    jumps: int = 0
+    query_s: float = 0.0  # wall time of the last index query
+    samples: int = 0  # input samples processed since reset
+
+
+class Engine:
+    """Consumes input blocks of any size; produces output audio and the entry to show.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    settings : EngineSettings
+    max_block : int
+        Largest block :meth:`process` will get (buffers are preallocated for it).
+    grains : ndarray, optional
+        The grain store to play from; defaults to a resident copy of the corpus's.
+    """
+
+    def __init__(self, corpus: Corpus, *, settings: EngineSettings | None = None,
+                 max_block: int = 8192, grains: np.ndarray | None = None) -> None:
+        self.corpus = corpus
+        self.settings = settings or EngineSettings()
+        self.sr_hz = corpus.grain_sr_hz
+        self.max_block = max_block
+        self.index = corpus.index
+        count = len(corpus)
+        self._count = count
+        # Resident copies: the audio thread must never page-fault into the corpus files.
+        self.grains = corpus.resident_grains() if grains is None else grains
+        self.vectors = corpus.normalise(np.asarray(corpus.descriptors))
+        self.levels_db = np.array(corpus.levels_db, dtype=np.float32)
+        self.entry_source = np.array(corpus.entries["source"], dtype=np.int64)
+        self.entry_grain = np.array(corpus.entries["grain_start"], dtype=np.int64)
+        self.entry_pts = np.array(corpus.entries["pts_s"], dtype=np.float64)
+        self.source_first = np.array([s.first_entry for s in corpus.sources], np.int64)
+        self.source_count = np.array([s.entries for s in corpus.sources], np.int64)
+        self.source_grain0 = np.array([s.grain_offset for s in corpus.sources], np.int64)
+        self.source_grain_end = self.source_grain0 + np.array(
+            [s.grain_samples for s in corpus.sources], np.int64)
+        self._last_jump = np.full(count, np.iinfo(np.int64).min // 2, np.int64)
+        self._query = np.zeros((1, corpus.params.dim), np.float32)
+        self.state = EngineState()
+        self.apply(self.settings)
+
+    # -- configuration -----------------------------------------------------------------------
+    def apply(self, settings: EngineSettings) -> None:
+        """Change knobs. Hop and overlap changes reset playback; others take effect at once."""
+        old = getattr(self, "hop", None)
+        self.settings = settings
+        hop = max(16, int(round(settings.hop_s * self.sr_hz)))
+        if hop != old or getattr(self, "player", None) is None or \
+                self.player.voices != settings.overlap + 1:
+            self.hop = hop
+            self.player = GrainPlayer(self.grains, hop=hop, overlap=settings.overlap,
+                                      max_block=self.max_block)
+            self.stream = DescriptorStream(self.corpus.params, input_sr_hz=self.sr_hz)
+            self._to_hop = hop
+        self._k = min(settings.k, self._count)
+        self._no_repeat = int(settings.no_repeat_s * self.sr_hz)
+        self._rng = np.random.default_rng(settings.seed)
+        self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
+
+    def reset(self) -> None:
+        """Forget all streaming state: the next sample is the start of a new stream."""
+        self.player.reset()
+        self.stream.reset()
+        self._to_hop = self.hop
+        self._last_jump[:] = np.iinfo(np.int64).min // 2
+        self._rng = np.random.default_rng(self.settings.seed)
+        self.state = EngineState()
+        self._playhead = -1  # store sample the current grain started from
+        self._gate_open = False
+
+    _playhead = -1
+    _gate_open = False
+
+    # -- processing --------------------------------------------------------------------------
+    def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Consume ``block`` (mono float32 at the corpus grain rate) and write as many output
+        samples into ``out`` (allocated if None). Decisions fall at absolute multiples of the
+        hop, so any split of a stream into blocks gives identical output."""
+        n = block.shape[0]
+        if out is None:
+            out = np.zeros(n, np.float32)
+        else:
+            out[:n] = 0.0
+        pos = 0
+        while pos < n:
+            step = min(n - pos, self._to_hop)
+            self.stream.push(block[pos : pos + step])
+            self.player.render(out[pos : pos + step])
+            pos += step
+            self._to_hop -= step
+            self.state.samples += step
+            if self._to_hop == 0:
+                self._to_hop = self.hop
+                self._decide()
+        s = self.settings
+        if s.wet != 1.0:
+            out[:n] *= s.wet
+        if s.dry:
+            out[:n] += s.dry * block[:n]
+        return out
+
+    def _decide(self) -> None:
+        s = self.settings
+        st = self.state
+        st.decisions += 1
+        desc, level_db = self.stream.describe()
+        st.level_db = level_db
+        threshold = s.gate_db + (0.0 if self._gate_open else 3.0)  # 3 dB hysteresis
+        if level_db < threshold:
+            self._gate_open = False
+            st.gated = True
+            if s.gate_mode == "fade":
+                st.brightness = max(0.0, st.brightness - self._fade_step)
+            elif s.gate_mode == "idle":
+                self._show(s.idle_entry if 0 <= s.idle_entry < self._count else -1)
+            self._playhead = -1
+            return
+        self._gate_open = True
+        st.gated = False
+        st.brightness = 1.0
+        self.corpus.normalise(desc, out=self._query[0])
+        started = time.perf_counter()
+        labels, sq_dist = self.index.knn_query(self._query, k=self._k)
+        st.query_s = time.perf_counter() - started
+        labels = labels[0]
+        dist = np.sqrt(np.maximum(sq_dist[0], 0.0))
+        if s.level_mode == "match":
+            dist = dist + s.level_weight * np.abs(self.levels_db[labels] - level_db) / 10.0
+        now = st.samples
+        if self._no_repeat:
+            fresh = (now - self._last_jump[labels]) >= self._no_repeat
+            if fresh.any():
+                labels, dist = labels[fresh], dist[fresh]
+        best = int(np.argmin(dist))
+        if s.jitter > 0 and labels.size > 1:
+            near = np.flatnonzero(dist <= dist[best] * (1.0 + s.jitter))
+            best = int(near[self._rng.integers(near.size)])
+        choice, choice_dist = int(labels[best]), float(dist[best])
+        start = int(self.entry_grain[choice])
+
+        cont = self._continuation()
+        if cont is not None and s.continuity > 0:
+            cont_entry, cont_start = cont
+            diff = self.vectors[cont_entry] - self._query[0]
+            cont_dist = math.sqrt(float(np.dot(diff, diff)))
+            if s.level_mode == "match":
+                cont_dist += s.level_weight * abs(float(self.levels_db[cont_entry]) - level_db) / 10
+            if cont_dist * (1.0 - s.continuity) <= choice_dist:
+                choice, choice_dist, start = cont_entry, cont_dist, cont_start
+            else:
+                cont = None
+        else:
+            cont = None
+        if cont is None:
+            st.jumps += 1
+            self._last_jump[choice] = now
+        source = int(self.entry_source[choice])
+        gain = 1.0
+        if s.level_mode == "compensate":
+            gain_db = min(max(level_db - float(self.levels_db[choice]), -s.max_gain_db),
+                          s.max_gain_db)
+            gain = 10.0 ** (gain_db / 20.0)
+        self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
+        self._playhead = start
+        st.distance = choice_dist
+        st.source = source
+        st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
+        st.entry = self._entry_at(source, st.source_t_s)
+
+    def _continuation(self) -> tuple[int, int] | None:
+        """(entry on screen, store sample) one hop after the current grain, if its source
+        goes on that long."""
+        if self._playhead < 0:
+            return None
+        start = self._playhead + self.hop
+        source = self.state.source
+        if start + self.player.length > self.source_grain_end[source]:
+            return None
+        t_s = (start - int(self.source_grain0[source])) / self.sr_hz
+        return self._entry_at(source, t_s), start
+
+    def _entry_at(self, source: int, t_s: float) -> int:
+        first = int(self.source_first[source])
+        count = int(self.source_count[source])
+        pts = self.entry_pts[first : first + count]
+        k = int(np.searchsorted(pts, t_s + 1e-9, side="right")) - 1
+        return first + min(max(k, 0), count - 1)
+
+    def _show(self, entry: int) -> None:
+        st = self.state
+        st.entry = entry
+        if entry >= 0:
+            st.source = int(self.entry_source[entry])
+            st.source_t_s = float(self.entry_pts[entry])

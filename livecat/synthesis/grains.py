@@ -1,0 +1,86 @@
+"""Overlap-add grain playback from the corpus's grain store."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+from livecat.errors import ParameterError
+
+
+def grain_window(*, hop: int, overlap: int) -> np.ndarray:
+    """Periodic Hann window of ``hop * overlap`` samples scaled so that copies spaced ``hop``
+    apart sum to exactly 1: a source played by consecutive grains comes out unchanged."""
+    if overlap < 2:
+        raise ParameterError(f"grain overlap must be >= 2, got {overlap}")
+    window = scipy.signal.get_window("hann", hop * overlap, fftbins=True)
+    return (window * (2.0 / overlap)).astype(np.float32)
+
+
+class GrainPlayer:
+    """Plays windowed grains, each a slice of the grain store, summed into output blocks.
+
+    All state is preallocated: starting a grain and rendering a block allocate nothing but
+    numpy's small temporaries. At most ``overlap + 1`` grains sound at once; starting one more
+    drops the oldest (which by then is finished unless grains start faster than ``hop``).
+
+    Parameters
+    ----------
+    grains : ndarray, int16, shape (samples,)
+        The grain store (resident in RAM for live use).
+    hop : int
+        Samples between grain starts.
+    overlap : int
+        Grain length in hops.
+    max_block : int
+        Largest block :meth:`render` will be asked for.
+    """
+
+    def __init__(self, grains: np.ndarray, *, hop: int, overlap: int, max_block: int) -> None:
+        self.grains = grains
+        self.window = grain_window(hop=hop, overlap=overlap)
+        self.length = self.window.size
+        self.voices = overlap + 1
+        self._start = np.zeros(self.voices, np.int64)  # first store sample of the grain
+        self._end = np.zeros(self.voices, np.int64)  # store sample where its source ends
+        self._pos = np.full(self.voices, self.length, np.int64)  # samples played; length = idle
+        self._gain = np.zeros(self.voices, np.float32)
+        self._next = 0
+        self._scratch = np.zeros(max_block, np.float32)
+        self.max_block = max_block
+
+    def reset(self) -> None:
+        self._pos[:] = self.length
+        self._next = 0
+
+    def start(self, store_sample: int, *, source_end: int, gain: float) -> None:
+        """Begin a grain at the next rendered sample, reading the store from ``store_sample``."""
+        v = self._next
+        self._next = (v + 1) % self.voices
+        self._start[v] = store_sample
+        self._end[v] = source_end
+        self._pos[v] = 0
+        self._gain[v] = gain
+
+    def active(self) -> int:
+        return int(np.count_nonzero(self._pos < self.length))
+
+    def render(self, out: np.ndarray) -> None:
+        """Add the next ``len(out)`` samples of every sounding grain into ``out``."""
+        n = out.size
+        if n > self.max_block:
+            raise ParameterError(f"block of {n} samples exceeds max_block {self.max_block}")
+        for v in range(self.voices):
+            pos = int(self._pos[v])
+            if pos >= self.length:
+                continue
+            count = min(n, self.length - pos)
+            src = int(self._start[v]) + pos
+            avail = max(0, min(count, int(self._end[v]) - src))
+            if avail:
+                scratch = self._scratch[:avail]
+                np.multiply(self.grains[src : src + avail], self.window[pos : pos + avail],
+                            out=scratch, casting="unsafe")
+                scratch *= self._gain[v] / 32768.0
+                out[:avail] += scratch
+            self._pos[v] = pos + count
