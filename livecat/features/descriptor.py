@@ -212,7 +212,11 @@ def describe_windows(
     n_mels = params.n_mels
     out = np.empty((windows.shape[0], params.dim), np.float32)
     # Mel cepstrum: a gain change shifts every log-mel band equally, which only moves c0.
-    out[:, : params.n_mfcc] = np.log10(bands[:, :n_mels] + 1e-10) @ a.dct
+    mel = bands[:, :n_mels]
+    # The floor follows each window's own peak (80 dB below it), so a gain change scales the
+    # floor too and the shape stays exactly level-independent, even for quiet or pure sounds.
+    floor = 1e-8 * mel.max(axis=1, keepdims=True) + 1e-30
+    out[:, : params.n_mfcc] = np.log10(mel + floor) @ a.dct
     chroma = np.sqrt(bands[:, n_mels:])  # magnitude: less dominated by one loud partial
     norm = np.sqrt(np.einsum("ij,ij->i", chroma, chroma))[:, None]
     out[:, params.n_mfcc :] = np.where(
