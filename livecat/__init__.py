@@ -1,4 +1,4 @@
-"""livecat: a real-time, audio-reactive video player built on audio-visual concatenative synthesis."""
+"""livecat: a real-time, audio-reactive video player (audio-visual concatenative synthesis)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -19,8 +19,14 @@ def _tone(freq_hz: float, seconds: float, *, level: float = 0.3, sr: int = SR) -
 @pytest.fixture
 def signal(rng: np.random.Generator) -> np.ndarray:
     """Two seconds of tones and noise, so every window differs."""
-    x = np.concatenate([_tone(220, 0.5), _tone(330, 0.5) + 0.05 * rng.standard_normal(SR // 2),
-                        np.zeros(SR // 4), _tone(523.25, 0.75)])
+    x = np.concatenate(
+        [
+            _tone(220, 0.5),
+            _tone(330, 0.5) + 0.05 * rng.standard_normal(SR // 2),
+            np.zeros(SR // 4),
+            _tone(523.25, 0.75),
+        ]
+    )
     return x.astype(np.float32)
 
 
@@ -90,8 +96,9 @@ def test_silence_before_the_start_counts_as_zeros():
     params = DescriptorParams()
     x = _tone(440, 0.5)
     early, _ = describe_at(x, [100], params)
-    padded, _ = describe_at(np.concatenate([np.zeros(params.n_fft), x]), [params.n_fft + 100],
-                            params)
+    padded, _ = describe_at(
+        np.concatenate([np.zeros(params.n_fft), x]), [params.n_fft + 100], params
+    )
     np.testing.assert_array_equal(early, padded)
 
 

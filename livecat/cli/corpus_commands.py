@@ -7,7 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from livecat.corpus import BuildReport, BuildSettings, Corpus, IndexSettings, Weighting, build_corpus
+from livecat.corpus import (
+    BuildReport,
+    BuildSettings,
+    Corpus,
+    IndexSettings,
+    Weighting,
+    build_corpus,
+)
 from livecat.corpus.build import DEFAULT_GRAIN_SR_HZ, DEFAULT_IMAGE_MAX_SIDE, DEFAULT_JPEG_QUALITY
 from livecat.errors import CorpusError
 from livecat.features import DescriptorParams
@@ -25,31 +32,49 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("inputs", nargs="+", metavar="INPUT", help="video file or directory")
     build.add_argument("-o", "--output", required=True, metavar="CORPUS", help="corpus directory")
     build.add_argument(
-        "--size", type=int, default=DEFAULT_IMAGE_MAX_SIDE, metavar="PX",
+        "--size",
+        type=int,
+        default=DEFAULT_IMAGE_MAX_SIDE,
+        metavar="PX",
         help="longest side of stored images in pixels (default %(default)s)",
     )
     build.add_argument(
-        "--descriptor", choices=("mfcc-chroma", "seed"), default="mfcc-chroma",
+        "--descriptor",
+        choices=("mfcc-chroma", "seed"),
+        default="mfcc-chroma",
         help="mfcc-chroma (default): timbre + pitch class, level-independent; "
         "seed: the original raw 16 kHz power spectrum, kept as a baseline",
     )
     build.add_argument(
-        "--window", type=int, default=DescriptorParams().n_fft, metavar="SAMPLES",
+        "--window",
+        type=int,
+        default=DescriptorParams().n_fft,
+        metavar="SAMPLES",
         help="analysis window at 48 kHz (default %(default)s = 85 ms; longer resolves pitch "
         "better and reacts later)",
     )
     build.add_argument(
-        "--pitch-weight", type=float, default=Weighting().pitch,
+        "--pitch-weight",
+        type=float,
+        default=Weighting().pitch,
         help="weight of pitch (chroma) against timbre in matching (default %(default)s)",
     )
     build.add_argument(
-        "--timbre-weight", type=float, default=Weighting().timbre,
+        "--timbre-weight",
+        type=float,
+        default=Weighting().timbre,
         help="weight of timbre (cepstrum) in matching (default %(default)s)",
     )
-    build.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help=argparse.SUPPRESS)
+    build.add_argument(
+        "--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help=argparse.SUPPRESS
+    )
     build.add_argument("--hnsw-m", type=int, default=IndexSettings().M, help=argparse.SUPPRESS)
-    build.add_argument("--hnsw-ef-construction", type=int, default=IndexSettings().ef_construction,
-                       help=argparse.SUPPRESS)
+    build.add_argument(
+        "--hnsw-ef-construction",
+        type=int,
+        default=IndexSettings().ef_construction,
+        help=argparse.SUPPRESS,
+    )
     build.set_defaults(run=run_build)
 
     add = commands.add_parser(
@@ -86,8 +111,9 @@ class _Progress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit=" entries", file=sys.stderr, dynamic_ncols=True,
-                            smoothing=0.1)
+            self.bar = tqdm(
+                total=total, unit=" entries", file=sys.stderr, dynamic_ncols=True, smoothing=0.1
+            )
         self.bar.total = total
         self.bar.set_description_str(path.name[:30], refresh=False)
         self.bar.update(done - self.bar.n)
@@ -136,8 +162,13 @@ def run_build(args: argparse.Namespace) -> int:
     )
     progress = _Progress()
     try:
-        report = build_corpus(args.inputs, args.output, settings=settings,
-                              progress=progress.progress, file_done=progress.file_done)
+        report = build_corpus(
+            args.inputs,
+            args.output,
+            settings=settings,
+            progress=progress.progress,
+            file_done=progress.file_done,
+        )
     finally:
         progress.close()
     return _summarise(report, "built")
@@ -146,8 +177,13 @@ def run_build(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     progress = _Progress()
     try:
-        report = build_corpus(args.inputs, args.corpus, add_to_existing=True,
-                              progress=progress.progress, file_done=progress.file_done)
+        report = build_corpus(
+            args.inputs,
+            args.corpus,
+            add_to_existing=True,
+            progress=progress.progress,
+            file_done=progress.file_done,
+        )
     finally:
         progress.close()
     return _summarise(report, "updated")
@@ -167,31 +203,41 @@ def run_info(args: argparse.Namespace) -> int:
     opened_ms = (time.perf_counter() - started) * 1000
     m = corpus.manifest
     p = corpus.params
-    print(f"corpus   {corpus.path}  (format {m['version']}, built by livecat "
-          f"{m.get('livecat_version', '?')} on {m.get('created', '?')})")
+    print(
+        f"corpus   {corpus.path}  (format {m['version']}, built by livecat "
+        f"{m.get('livecat_version', '?')} on {m.get('created', '?')})"
+    )
     width = max([len(s.path) for s in corpus.sources] + [4])
     print(f"\n  {'file':<{width}}  {'duration':>9}  {'fps':>6}  {'size':>9}  {'entries':>8}")
     for s in corpus.sources:
-        print(f"  {s.path:<{width}}  {s.duration_s:8.1f}s  {s.fps:6.2f}  "
-              f"{s.image_width:>4}x{s.image_height:<4}  {s.entries:8d}")
+        print(
+            f"  {s.path:<{width}}  {s.duration_s:8.1f}s  {s.fps:6.2f}  "
+            f"{s.image_width:>4}x{s.image_height:<4}  {s.entries:8d}"
+        )
     total_s = sum(s.duration_s for s in corpus.sources)
     print(f"\n{len(corpus)} entries from {len(corpus.sources)} file(s), {total_s:.1f} s of video")
     files = m["files"]
-    print("on disk  " + ", ".join(f"{name} {_size(size)}" for name, size in files.items())
-          + f"; total {_size(sum(files.values()))}")
+    print(
+        "on disk  "
+        + ", ".join(f"{name} {_size(size)}" for name, size in files.items())
+        + f"; total {_size(sum(files.values()))}"
+    )
     if p.kind == "seed":
         print(f"descriptor  seed: raw power spectrum, {p.sr_hz} Hz, {p.n_fft}-point FFT, Hann")
     else:
-        print(f"descriptor  {p.kind}: {p.n_mfcc} cepstral coefficients ({p.n_mels} mel bands, "
-              f"{p.fmin_hz:g}-{p.fmax_hz:g} Hz) + 12 chroma ({p.chroma_fmin_hz:g}-"
-              f"{p.chroma_fmax_hz:g} Hz); window {p.n_fft} samples at {p.sr_hz} Hz "
-              f"({p.window_s * 1000:.0f} ms); weights timbre {corpus.weighting.timbre:g}, "
-              f"pitch {corpus.weighting.pitch:g}")
+        print(
+            f"descriptor  {p.kind}: {p.n_mfcc} cepstral coefficients ({p.n_mels} mel bands, "
+            f"{p.fmin_hz:g}-{p.fmax_hz:g} Hz) + 12 chroma ({p.chroma_fmin_hz:g}-"
+            f"{p.chroma_fmax_hz:g} Hz); window {p.n_fft} samples at {p.sr_hz} Hz "
+            f"({p.window_s * 1000:.0f} ms); weights timbre {corpus.weighting.timbre:g}, "
+            f"pitch {corpus.weighting.pitch:g}"
+        )
     ix = corpus.index_settings
     print(f"grains   mono, {corpus.grain_sr_hz} Hz, 16-bit")
     print(f"images   JPEG q{m['image']['quality']}, longest side {m['image']['max_side']} px")
-    print(f"index    HNSW (hnswlib, L2), M={ix.M}, ef_construction={ix.ef_construction}, "
-          f"ef={ix.ef}")
+    print(
+        f"index    HNSW (hnswlib, L2), M={ix.M}, ef_construction={ix.ef_construction}, ef={ix.ef}"
+    )
     print(f"opened in {opened_ms:.0f} ms")
     if not corpus.sources:
         raise CorpusError("corpus holds no sources", path=corpus.path)

@@ -31,10 +31,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
     p.add_argument("--size", type=_size, metavar="WxH", help="output size (default: corpus's)")
     p.add_argument("--fps", type=float, help="output picture rate (default: corpus's)")
-    p.add_argument("--matches", metavar="OUT.csv",
-                   help="write t_s,source,source_t_s,entry,distance per output picture")
-    p.add_argument("--mix-target", type=float, default=0.0, metavar="0..1",
-                   help="mix the target itself into the output sound (default 0)")
+    p.add_argument(
+        "--matches",
+        metavar="OUT.csv",
+        help="write t_s,source,source_t_s,entry,distance per output picture",
+    )
+    p.add_argument(
+        "--mix-target",
+        type=float,
+        default=0.0,
+        metavar="0..1",
+        help="mix the target itself into the output sound (default 0)",
+    )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (20)")
     p.add_argument("--preset", default="veryfast", help="x264 speed preset (veryfast)")
     add_engine_options(p)
@@ -52,8 +60,13 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=1.0, unit="s", file=sys.stderr, dynamic_ncols=True,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
+        bar = tqdm(
+            total=1.0,
+            unit="s",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]",
+        )
 
     def progress(done_s: float, total_s: float) -> None:
         if bar is not None:
@@ -61,13 +74,26 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done_s - bar.n)
 
     try:
-        report = render(corpus, args.target, args.output, settings=settings, size=args.size,
-                        fps=args.fps, matches=args.matches, mix_target=args.mix_target,
-                        crf=args.crf, preset=args.preset, progress=progress)
+        report = render(
+            corpus,
+            args.target,
+            args.output,
+            settings=settings,
+            size=args.size,
+            fps=args.fps,
+            matches=args.matches,
+            mix_target=args.mix_target,
+            crf=args.crf,
+            preset=args.preset,
+            progress=progress,
+        )
     finally:
         if bar is not None:
             bar.close()
-    print(f"rendered {report.output}: {report.duration_s:.1f} s, {report.images} pictures at "
-          f"{report.fps:g} fps, {report.size[0]}x{report.size[1]}, {report.jumps} jumps in "
-          f"{report.decisions} decisions; {report.speed:.1f}x real time", file=sys.stderr)
+    print(
+        f"rendered {report.output}: {report.duration_s:.1f} s, {report.images} pictures at "
+        f"{report.fps:g} fps, {report.size[0]}x{report.size[1]}, {report.jumps} jumps in "
+        f"{report.decisions} decisions; {report.speed:.1f}x real time",
+        file=sys.stderr,
+    )
     return 0

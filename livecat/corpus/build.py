@@ -528,7 +528,7 @@ def build_corpus(
                     nonlocal done
                     done += n
                     if progress:
-                        progress(done, max(total, done), _path)
+                        progress(done, max(total, done), _path)  # noqa: B023 - read live
 
                 try:
                     record = analyse_file(

@@ -321,7 +321,10 @@ def _leftover_hint(path: Path) -> str:
         return ""
     leftovers = sorted(parent.glob(f".{path.name}.old-*"))
     if leftovers:
-        return f" (a previous version was left at {leftovers[-1]} by an interrupted build: rename it back)"
+        return (
+            f" (a previous version was left at {leftovers[-1]} by an interrupted build:"
+            " rename it back)"
+        )
     return ""
 
 

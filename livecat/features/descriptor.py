@@ -70,14 +70,16 @@ class DescriptorParams:
     def __post_init__(self) -> None:
         if self.kind not in DESCRIPTOR_KINDS:
             raise ParameterError(
-                f"unknown descriptor kind {self.kind!r}; choose one of {', '.join(DESCRIPTOR_KINDS)}"
+                f"unknown descriptor kind {self.kind!r}; "
+                f"choose one of {', '.join(DESCRIPTOR_KINDS)}"
             )
         if self.sr_hz <= 0 or self.n_fft < 64:
             raise ParameterError(f"need sr_hz > 0 and n_fft >= 64, got {self.sr_hz}, {self.n_fft}")
         if self.kind == "mfcc-chroma":
             if not 0 < self.fmin_hz < self.fmax_hz <= self.sr_hz / 2:
                 raise ParameterError(
-                    f"mel band {self.fmin_hz}-{self.fmax_hz} Hz must lie within 0-{self.sr_hz / 2} Hz"
+                    f"mel band {self.fmin_hz}-{self.fmax_hz} Hz must lie within "
+                    f"0-{self.sr_hz / 2} Hz"
                 )
             if not 1 <= self.n_mfcc < self.n_mels:
                 raise ParameterError(f"need 1 <= n_mfcc < n_mels, got {self.n_mfcc}, {self.n_mels}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,8 +43,16 @@ class MosaicWriter:
         x264 speed preset.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: Fraction,
-                 sr_hz: int, crf: int = 20, preset: str = "veryfast") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        size: tuple[int, int],
+        fps: Fraction,
+        sr_hz: int,
+        crf: int = 20,
+        preset: str = "veryfast",
+    ) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise MediaError("output directory does not exist", path=self.path)
@@ -114,8 +125,63 @@ class MosaicWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the file is being thrown away anyway
             self.container.close()
-        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
-            pass
         self.tmp.unlink(missing_ok=True)
+
+
+class BackgroundWriter:
+    """Runs a :class:`MosaicWriter` on its own thread, so encoding (which releases the GIL)
+    overlaps with the engine and image decoding of the caller.
+
+    Arrays handed over must not be modified afterwards (pass copies or fresh arrays).
+    """
+
+    _STOP = object()
+
+    def __init__(self, writer: MosaicWriter, *, depth: int = 64) -> None:
+        self.writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="livecat-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._STOP:
+                return
+            if self._error is not None:
+                continue  # drain after a failure
+            kind, data = item
+            try:
+                if kind == "image":
+                    self.writer.write_image(data)
+                else:
+                    self.writer.write_audio(data)
+            except BaseException as exc:
+                self._error = exc
+
+    def _put(self, item: object) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def write_image(self, bgr: np.ndarray) -> None:
+        self._put(("image", bgr))
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        self._put(("audio", samples))
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._queue.put(self._STOP)
+        self._thread.join()
+        if exc_type is None and self._error is None:
+            self.writer.close()
+        else:
+            self.writer.abort()
+            if exc_type is None and self._error is not None:
+                raise self._error

@@ -6,8 +6,14 @@ import cv2
 import numpy as np
 
 
-def letterbox(image: np.ndarray, *, width: int, height: int, out: np.ndarray | None = None,
-              brightness: float = 1.0) -> np.ndarray:
+def letterbox(
+    image: np.ndarray,
+    *,
+    width: int,
+    height: int,
+    out: np.ndarray | None = None,
+    brightness: float = 1.0,
+) -> np.ndarray:
     """Scale ``image`` to fit ``width`` × ``height`` keeping its aspect; black bars fill the
     rest. Writes into ``out`` (reused between calls) when given."""
     if out is None or out.shape != (height, width, 3):

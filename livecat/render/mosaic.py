@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from livecat.corpus import Corpus
 from livecat.errors import MediaError, ParameterError
 from livecat.media import decode_audio
 from livecat.media.decode import rate_fraction
-from livecat.media.encode import MosaicWriter, temporary_sibling
+from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling
 from livecat.media.images import letterbox
 from livecat.synthesis import Engine, EngineSettings
 
@@ -76,8 +75,11 @@ class MatchLog:
         self.corpus = corpus
 
     def row(self, t_s: float, entry: int, source_t_s: float, distance: float) -> None:
-        source = self.corpus.sources[int(self.corpus.entries["source"][entry])].path \
-            if entry >= 0 else ""
+        source = (
+            self.corpus.sources[int(self.corpus.entries["source"][entry])].path
+            if entry >= 0
+            else ""
+        )
         self.writer.writerow((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
 
     def close(self) -> None:
@@ -137,13 +139,13 @@ def render(
     engine.reset()
     rate = rate_fraction(fps)
     log = MatchLog(matches, corpus) if matches else None
-    out_audio = np.zeros(max_block, np.float32)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    black = canvas.copy()
-    cache_entry, cache_image = -2, canvas
+    black = np.zeros((height, width, 3), np.uint8)
+    cache_entry, cache_image = -2, black
     try:
-        with MosaicWriter(output, size=(width, height), fps=rate, sr_hz=sr, crf=crf,
-                          preset=preset) as writer:
+        mosaic = MosaicWriter(
+            output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset
+        )
+        with BackgroundWriter(mosaic) as writer:
             for k in range(image_count):
                 # The picture for [t_k, t_k+1) shows what is decided by its middle.
                 start = round(k * sr / float(rate))
@@ -153,8 +155,7 @@ def render(
                     block = audio[a:b]
                     if block.size < b - a:
                         block = np.concatenate([block, np.zeros(b - a - block.size, np.float32)])
-                    engine.process(block, out_audio)
-                    writer.write_audio(out_audio[: b - a])
+                    writer.write_audio(engine.process(block))
                     if snapshot:
                         st = engine.state
                         entry, brightness = st.entry, st.brightness
@@ -164,8 +165,9 @@ def render(
                     if entry < 0:
                         cache_image = black
                     else:
-                        cache_image = letterbox(corpus.image(entry), width=width, height=height,
-                                                out=canvas, brightness=brightness)
+                        cache_image = letterbox(
+                            corpus.image(entry), width=width, height=height, brightness=brightness
+                        )
                     cache_entry = key
                 writer.write_image(cache_image)
                 if log:
@@ -179,7 +181,12 @@ def render(
         if log:
             log.abort()
     return RenderReport(
-        output=Path(output), duration_s=duration_s, images=image_count, fps=fps,
-        size=(width, height), wall_s=time.perf_counter() - started,
-        jumps=engine.state.jumps, decisions=engine.state.decisions,
+        output=Path(output),
+        duration_s=duration_s,
+        images=image_count,
+        fps=fps,
+        size=(width, height),
+        wall_s=time.perf_counter() - started,
+        jumps=engine.state.jumps,
+        decisions=engine.state.decisions,
     )

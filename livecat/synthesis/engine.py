@@ -142,8 +142,14 @@ class Engine:
         The grain store to play from; defaults to a resident copy of the corpus's.
     """
 
-    def __init__(self, corpus: Corpus, *, settings: EngineSettings | None = None,
-                 max_block: int = 8192, grains: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        *,
+        settings: EngineSettings | None = None,
+        max_block: int = 8192,
+        grains: np.ndarray | None = None,
+    ) -> None:
         self.corpus = corpus
         self.settings = settings or EngineSettings()
         self.sr_hz = corpus.grain_sr_hz
@@ -162,7 +168,8 @@ class Engine:
         self.source_count = np.array([s.entries for s in corpus.sources], np.int64)
         self.source_grain0 = np.array([s.grain_offset for s in corpus.sources], np.int64)
         self.source_grain_end = self.source_grain0 + np.array(
-            [s.grain_samples for s in corpus.sources], np.int64)
+            [s.grain_samples for s in corpus.sources], np.int64
+        )
         self._last_jump = np.full(count, np.iinfo(np.int64).min // 2, np.int64)
         self._query = np.zeros((1, corpus.params.dim), np.float32)
         self.state = EngineState()
@@ -174,11 +181,15 @@ class Engine:
         old = getattr(self, "hop", None)
         self.settings = settings
         hop = max(16, int(round(settings.hop_s * self.sr_hz)))
-        if hop != old or getattr(self, "player", None) is None or \
-                self.player.voices != settings.overlap + 1:
+        if (
+            hop != old
+            or getattr(self, "player", None) is None
+            or self.player.voices != settings.overlap + 1
+        ):
             self.hop = hop
-            self.player = GrainPlayer(self.grains, hop=hop, overlap=settings.overlap,
-                                      max_block=self.max_block)
+            self.player = GrainPlayer(
+                self.grains, hop=hop, overlap=settings.overlap, max_block=self.max_block
+            )
             self.stream = DescriptorStream(self.corpus.params, input_sr_hz=self.sr_hz)
             self._to_hop = hop
         self._k = min(settings.k, self._count)
@@ -286,8 +297,9 @@ class Engine:
         source = int(self.entry_source[choice])
         gain = 1.0
         if s.level_mode == "compensate":
-            gain_db = min(max(level_db - float(self.levels_db[choice]), -s.max_gain_db),
-                          s.max_gain_db)
+            gain_db = min(
+                max(level_db - float(self.levels_db[choice]), -s.max_gain_db), s.max_gain_db
+            )
             gain = 10.0 ** (gain_db / 20.0)
         self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
         self._playhead = start

@@ -79,8 +79,12 @@ class GrainPlayer:
             avail = max(0, min(count, int(self._end[v]) - src))
             if avail:
                 scratch = self._scratch[:avail]
-                np.multiply(self.grains[src : src + avail], self.window[pos : pos + avail],
-                            out=scratch, casting="unsafe")
+                np.multiply(
+                    self.grains[src : src + avail],
+                    self.window[pos : pos + avail],
+                    out=scratch,
+                    casting="unsafe",
+                )
                 scratch *= self._gain[v] / 32768.0
                 out[:avail] += scratch
             self._pos[v] = pos + count

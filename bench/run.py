@@ -1,0 +1,68 @@
+"""`make bench`: livecat against a baseline measured in the same run on the same machine.
+
+Prints ratios, not absolute times alone: these machines are shared and noisy. Sections:
+build throughput vs plain PyAV decoding; Corpus.open on 1,000,000 entries; render speed vs the
+original method; the music (pitch-class F1) and speech (loudness envelope) quality benchmarks;
+and the live benchmarks (bench/live_bench.py) when JACK is available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+
+WORK = HERE.parent / ".bench-work"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="sections: build open render music speech live"
+    )
+    parser.add_argument(
+        "--live-seconds",
+        type=float,
+        default=60.0,
+        help="length of the JACK xrun run (the issue's figure: 300)",
+    )
+    args = parser.parse_args(argv)
+    WORK.mkdir(exist_ok=True)
+    sections = args.only or ["build", "open", "render", "music", "speech", "live"]
+    import quality
+    import speed
+
+    results: list[tuple[str, str]] = []
+    started = time.perf_counter()
+    for name in sections:
+        print(f"\n== {name} ==", flush=True)
+        if name == "build":
+            results += speed.bench_build(WORK)
+        elif name == "open":
+            results += speed.bench_open(WORK)
+        elif name == "render":
+            results += speed.bench_render(WORK)
+        elif name == "music":
+            results += quality.bench_music(WORK)
+        elif name == "speech":
+            results += quality.bench_speech(WORK)
+        elif name == "live":
+            try:
+                import live_bench
+            except ImportError as exc:
+                print(f"live benchmark unavailable: {exc}")
+                continue
+            live_bench.main(["--xrun-seconds", str(args.live_seconds)])
+    print("\n== summary ==")
+    for key, value in results:
+        print(f"{key:<48} {value}")
+    print(f"(bench took {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""Speed benchmarks: build throughput, Corpus.open at 1M entries, render speed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def _make_footage(work: Path) -> list[Path]:
+    """Three 20-second 640x360 videos with real content (FFmpeg test sources + music-like
+    sound), made once and reused."""
+    import mediagen
+
+    out = []
+    d = work / "footage"
+    d.mkdir(exist_ok=True)
+    for i, (src, freqs) in enumerate(
+        [
+            ("testsrc2", [220, 330, 440, 550]),
+            ("smptehdbars", [262, 294, 330, 349, 392]),
+            ("mandelbrot", [110, 165, 220, 247]),
+        ]
+    ):
+        path = d / f"footage{i}.mp4"
+        if not path.exists():
+            wav = d / f"footage{i}.wav"
+            audio = mediagen.tone_sequence(freqs * 10, note_s=0.5, sr_hz=48000)[: 20 * 48000]
+            mediagen.write_audio(wav, audio, sr_hz=48000)
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"{src}=size=640x360:rate=25",
+                    "-i",
+                    str(wav),
+                    "-t",
+                    "20",
+                    "-c:v",
+                    "libx264",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:a",
+                    "aac",
+                    "-shortest",
+                    str(path),
+                ],
+                check=True,
+            )
+        out.append(path)
+    return out
+
+
+def _plain_decode(paths: list[Path]) -> float:
+    """Wall seconds for PyAV to decode every picture and all sound of the files (threaded
+    decoding, no conversion): the floor any corpus builder stands on."""
+    started = time.perf_counter()
+    for path in paths:
+        with av.open(str(path)) as f:
+            f.streams.video[0].thread_type = "AUTO"
+            for _ in f.decode(video=0):
+                pass
+        with av.open(str(path)) as f:
+            for _ in f.decode(audio=0):
+                pass
+    return time.perf_counter() - started
+
+
+def bench_build(work: Path) -> list[tuple[str, str]]:
+    from livecat.corpus import build_corpus
+
+    paths = _make_footage(work)
+    seconds = 0.0
+    for p in paths:
+        with av.open(str(p)) as f:
+            seconds += f.duration / 1e6
+    decode_s = min(_plain_decode(paths) for _ in range(2))
+    build_s = []
+    for _ in range(2):
+        started = time.perf_counter()
+        build_corpus(paths, work / "footage-corpus")
+        build_s.append(time.perf_counter() - started)
+    build = min(build_s)
+    print(
+        f"{seconds:.0f} s of 640x360 25 fps video: plain PyAV decode {decode_s:.2f} s "
+        f"({seconds / decode_s:.1f}x real time), livecat build {build:.2f} s "
+        f"({seconds / build:.1f}x real time)"
+    )
+    return [
+        ("build throughput (video s per wall s)", f"{seconds / build:.1f}"),
+        ("plain PyAV decode (video s per wall s)", f"{seconds / decode_s:.1f}"),
+        ("build / plain decode (goal >= 0.5)", f"{decode_s / build:.2f}"),
+    ]
+
+
+def bench_open(work: Path) -> list[tuple[str, str]]:
+    from synthetic import write_synthetic_corpus
+
+    path = write_synthetic_corpus(work / "synthetic-1m", entries=1_000_000)
+    code = (
+        "import time,sys\n"
+        "from livecat.corpus import Corpus\n"
+        "rss=lambda: int(open('/proc/self/statm').read().split()[1])*4096/2**20\n"
+        "r0=rss(); t=time.perf_counter(); c=Corpus.open(sys.argv[1]); c.index\n"
+        "print(time.perf_counter()-t, rss()-r0, rss(), len(c))\n"
+    )
+    runs = []
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        runs.append([float(v) for v in out])
+    open_s, grown, total, n = min(runs)
+    print(
+        f"Corpus.open on {int(n)} entries (index loaded): {open_s:.2f} s, +{grown:.0f} MiB "
+        f"resident ({total:.0f} MiB for the process)"
+    )
+    return [
+        ("Corpus.open, 1M entries (goal < 2 s)", f"{open_s:.2f} s"),
+        ("resident memory after open, 1M entries", f"+{grown:.0f} MiB"),
+    ]
+
+
+def bench_render(work: Path) -> list[tuple[str, str]]:
+    import seed_method
+
+    from livecat.corpus import BuildSettings, Corpus, build_corpus
+    from livecat.features import DescriptorParams
+    from livecat.render import render
+    from livecat.synthesis import EngineSettings
+
+    paths = _make_footage(work)
+    corpus_dir = work / "footage-corpus"
+    if not (corpus_dir / "manifest.json").exists():
+        build_corpus(paths, corpus_dir)
+    seed_dir = work / "footage-corpus-seed"
+    if not (seed_dir / "manifest.json").exists():
+        build_corpus(paths, seed_dir, settings=BuildSettings(params=DescriptorParams.seed()))
+    target = work / "footage" / "footage1.wav"
+    target_s = 20.0
+    out = work / "render.mp4"
+    corpus = Corpus.open(corpus_dir)
+    times = []
+    for _ in range(2):
+        report = render(corpus, target, out, size=(640, 360))
+        times.append(report.wall_s)
+    speed = target_s / min(times)
+    seed_report = render(
+        Corpus.open(seed_dir), target, out, size=(640, 360), settings=EngineSettings.plain()
+    )
+    seed_in_livecat = target_s / seed_report.wall_s
+    short_s = 5.0
+    original_wall = seed_method.render_original(
+        paths, target, work / "original.mp4", seconds=short_s
+    )
+    original = short_s / original_wall
+    print(
+        f"render 640x360: livecat {speed:.1f}x real time; the original method "
+        f"(raw 16 kHz spectrum, brute-force NN, one-picture clips cut from the videos) "
+        f"{original:.2f}x; seed descriptor inside livecat's engine {seed_in_livecat:.1f}x"
+    )
+    shutil.rmtree(work / "original-clips", ignore_errors=True)
+    return [
+        ("render 640x360, x real time (goal >= 20)", f"{speed:.1f}"),
+        ("original method render, x real time", f"{original:.2f}"),
+        ("livecat / original render speed", f"{speed / original:.0f}x"),
+        ("seed descriptor in livecat's engine, x real time", f"{seed_in_livecat:.1f}"),
+    ]
+
+
+if __name__ == "__main__":
+    here = Path(__file__).resolve().parent
+    sys.path[:0] = [str(here), str(here.parent / "tests")]
+    w = here.parent / ".bench-work"
+    w.mkdir(exist_ok=True)
+    for fn in (bench_build, bench_open, bench_render):
+        print(fn(w))
+    _ = np

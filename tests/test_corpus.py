@@ -1,0 +1,256 @@
+"""`livecat build` / `add` / `info` and `Corpus.open`, on media generated here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mediagen
+import numpy as np
+import pytest
+
+from livecat.corpus import BuildSettings, Corpus, build_corpus
+from livecat.errors import CorpusError
+
+SR = 48000
+
+
+def _correlation_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float]:
+    """Lag of b against a (in samples) with the highest normalised correlation."""
+    best = (0, -1.0)
+    for lag in range(-max_lag, max_lag + 1):
+        x = a[max_lag + lag : a.size - max_lag + lag]
+        y = b[max_lag : b.size - max_lag]
+        c = float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12))
+        if c > best[1]:
+            best = (lag, c)
+    return best
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, tuple[Path, list[float], np.ndarray | None]]:
+    """Videos with different rates, sizes, audio layouts; one VFR; one without sound."""
+    d = tmp_path_factory.mktemp("media")
+    made = {}
+    a_audio = mediagen.tone_sequence([220, 277, 330, 392, 440, 523, 587, 659], note_s=0.5, sr_hz=SR)
+    made["a"] = (d / "a.mp4", a_audio)
+    b_audio = mediagen.tone_sequence([300, 350, 400, 450, 500, 550], note_s=0.5, sr_hz=44100)
+    made["b"] = (d / "b.mkv", np.stack([b_audio, 0.5 * b_audio], axis=1))
+    c_audio = mediagen.tone_sequence([700, 800, 900, 1000, 1100, 1200], note_s=0.5, sr_hz=SR)
+    made["c"] = (d / "c.mp4", c_audio)
+    out = {}
+    out["a"] = (
+        made["a"][0],
+        mediagen.write_video(
+            made["a"][0], fps=25, size=(320, 240), duration_s=4.0, audio=a_audio, sr_hz=SR
+        ),
+        a_audio,
+    )
+    out["b"] = (
+        made["b"][0],
+        mediagen.write_video(
+            made["b"][0],
+            fps=30000 / 1001,
+            size=(640, 360),
+            duration_s=3.0,
+            audio=made["b"][1],
+            sr_hz=44100,
+        ),
+        None,
+    )
+    rng = np.random.default_rng(7)
+    vfr = np.cumsum(rng.choice([0.02, 0.04, 0.1], size=40))
+    vfr = np.concatenate([[0.0], vfr[vfr < 2.9]])
+    out["c"] = (
+        made["c"][0],
+        mediagen.write_video(
+            made["c"][0],
+            fps=None,
+            size=(176, 144),
+            duration_s=3.0,
+            audio=c_audio,
+            sr_hz=SR,
+            vfr_pts_s=vfr,
+        ),
+        c_audio,
+    )
+    silent = d / "d-no-audio.mp4"
+    out["d"] = (
+        silent,
+        mediagen.write_video(silent, fps=25, size=(320, 240), duration_s=1.0, audio=None),
+        None,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(media, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("corpus") / "c1"
+    report = build_corpus([str(media[k][0]) for k in "abcd"], target)
+    assert [p.name for p in report.added] == ["a.mp4", "b.mkv", "c.mp4"]
+    assert [(p.name, r) for p, r in report.skipped] == [
+        ("d-no-audio.mp4", "no audio track: nothing to match against")
+    ]
+    return target
+
+
+def test_every_entry_maps_to_its_file_time_and_image(media, corpus_dir):
+    corpus = Corpus.open(corpus_dir)
+    assert [Path(s.path).name for s in corpus.sources] == ["a.mp4", "b.mkv", "c.mp4"]
+    assert len(corpus) == sum(len(media[k][1]) for k in "abc")
+    for s, key in zip(corpus.sources, "abc", strict=True):
+        written_pts = media[key][1]
+        assert s.entries == len(written_pts)
+        for i in range(s.entries):
+            entry = s.first_entry + i
+            assert corpus.source_of(entry) is s
+            assert corpus.entries["pts_s"][entry] == pytest.approx(written_pts[i], abs=1e-3)
+            assert mediagen.decode_index_image(corpus.image(entry)) == i
+            assert corpus.entry_at(corpus.sources.index(s), written_pts[i] + 1e-4) == entry
+
+
+def test_images_keep_their_aspect_and_fit_the_corpus_size(corpus_dir):
+    corpus = Corpus.open(corpus_dir)
+    shapes = [corpus.image(s.first_entry).shape for s in corpus.sources]
+    assert shapes == [(240, 320, 3), (360, 640, 3), (144, 176, 3)]
+
+
+def test_smaller_size_scales_images_down(media, tmp_path):
+    report = build_corpus(
+        [media["b"][0]], tmp_path / "small", settings=BuildSettings(image_max_side=160)
+    )
+    assert report.entry_count == len(media["b"][1])
+    corpus = Corpus.open(tmp_path / "small")
+    assert corpus.image(5).shape == (90, 160, 3)
+    assert mediagen.decode_index_image(corpus.image(5)) == 5
+
+
+@pytest.mark.parametrize("key", ["a", "c"])
+def test_grain_of_an_entry_is_the_sound_heard_with_its_image(media, corpus_dir, key):
+    corpus = Corpus.open(corpus_dir)
+    s = corpus.sources["ac".index(key) * 2]
+    _, pts, audio = media[key]
+    for i in (3, len(pts) // 2, len(pts) - 5):
+        start = round(pts[i] * SR)
+        expected = audio[start : start + 4800]
+        grain = corpus.grain_audio(s.first_entry + i, length=4800)
+        lag, corr = _correlation_lag(grain, expected, max_lag=96)
+        assert corr > 0.95 and abs(lag) <= 48, (i, lag, corr)  # within 1 ms, AAC coded
+
+
+def test_descriptor_query_finds_the_entry_itself(corpus_dir):
+    corpus = Corpus.open(corpus_dir)
+    vectors = corpus.normalise(np.asarray(corpus.descriptors))
+    labels, _ = corpus.index.knn_query(vectors, k=1)
+    same_time = np.abs(corpus.entries["pts_s"][labels[:, 0]] - corpus.entries["pts_s"]) < 0.2
+    same_source = corpus.entries["source"][labels[:, 0]] == corpus.entries["source"]
+    assert np.mean(same_source & same_time) > 0.95
+
+
+def test_manifest_records_sources_and_parameters(corpus_dir, media):
+    manifest = json.loads((corpus_dir / "manifest.json").read_text())
+    assert manifest["format"] == "livecat-corpus" and manifest["version"] == 1
+    assert manifest["descriptor"]["kind"] == "mfcc-chroma"
+    a = manifest["sources"][0]
+    assert a["size"] == media["a"][0].stat().st_size
+    assert len(a["sha256"]) == 64 and a["fps"] == pytest.approx(25.0, abs=0.01)
+    assert manifest["sources"][1]["fps"] == pytest.approx(29.97, abs=0.01)
+    assert manifest["sources"][1]["audio_channels"] == 2
+    assert manifest["sources"][1]["audio_sr_hz"] == 44100
+    for name, size in manifest["files"].items():
+        assert (corpus_dir / name).stat().st_size == size
+
+
+def test_add_skips_unchanged_reanalyses_changed_and_adds_new(media, tmp_path):
+    target = tmp_path / "grow"
+    build_corpus([media["a"][0]], target)
+    work = tmp_path / "b.mkv"
+    shutil.copy(media["b"][0], work)
+    report = build_corpus([media["a"][0], work], target, add_to_existing=True)
+    assert [p.name for p in report.unchanged] == ["a.mp4"]
+    assert [p.name for p in report.added] == ["b.mkv"]
+    # Replace b's content with c's: the same path, changed → analysed again.
+    shutil.copy(media["c"][0], work)
+    report = build_corpus([work], target, add_to_existing=True)
+    assert [p.name for p in report.replaced] == ["b.mkv"]
+    corpus = Corpus.open(target)
+    assert [s.entries for s in corpus.sources] == [len(media["a"][1]), len(media["c"][1])]
+    for s in corpus.sources:
+        for i in (0, s.entries - 1):
+            assert mediagen.decode_index_image(corpus.image(s.first_entry + i)) == i
+    # The carried-over source still plays its own sound.
+    _, corr = _correlation_lag(
+        corpus.grain_audio(10, length=4800),
+        media["a"][2][round(media["a"][1][10] * SR) :][:4800],
+        96,
+    )
+    assert corr > 0.95
+
+
+def _livecat(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "livecat", *args], capture_output=True, text=True, timeout=120, **kw
+    )
+
+
+def test_cli_build_and_info(media, tmp_path):
+    target = tmp_path / "cli"
+    result = _livecat("build", str(media["a"][0]), str(media["c"][0]), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "added" in result.stderr and "a.mp4" in result.stderr
+    info = _livecat("info", str(target))
+    assert info.returncode == 0
+    n = len(media["a"][1]) + len(media["c"][1])
+    assert f"{n} entries" in info.stdout
+    assert "a.mp4" in info.stdout and "25.00" in info.stdout
+    again = _livecat("add", str(target), str(media["a"][0]))
+    assert "unchanged" in again.stderr and again.returncode == 0
+
+
+def test_bad_inputs_are_skipped_with_one_line_each(tmp_path, media):
+    broken = mediagen.write_broken_files(tmp_path / "broken")
+    target = tmp_path / "c"
+    inputs = [str(p) for p in broken.values()] + [str(tmp_path / "missing.mp4"), str(media["a"][0])]
+    result = _livecat("build", *inputs, "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = result.stderr.split("skipped ")[-1]
+    for name, path in broken.items():
+        if name == "unreadable" and os.geteuid() == 0:
+            continue  # root reads it anyway
+        assert str(path) in summary, (name, result.stderr)
+    assert "missing.mp4: no such file or directory" in result.stderr
+    assert Corpus.open(target).sources[0].path == str(media["a"][0])
+
+
+def test_nothing_indexed_is_an_error_and_leaves_no_corpus(tmp_path):
+    broken = mediagen.write_broken_files(tmp_path / "broken")
+    result = _livecat("build", *map(str, broken.values()), "-o", str(tmp_path / "c"))
+    assert result.returncode != 0
+    assert "nothing was indexed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "c").exists()
+    assert not list(tmp_path.glob(".c.tmp-*"))
+
+
+def test_open_names_what_is_wrong(corpus_dir, tmp_path):
+    with pytest.raises(CorpusError, match="no corpus here"):
+        Corpus.open(tmp_path / "nothing")
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    with open(bad / "descriptors.npy", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(CorpusError, match=r"descriptors.npy: size 1000 bytes, manifest says"):
+        Corpus.open(bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["version"] = 99
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="corpus format version 99"):
+        Corpus.open(bad)
+    (bad / "manifest.json").unlink()
+    with pytest.raises(CorpusError, match=r"missing manifest\.json"):
+        Corpus.open(bad)

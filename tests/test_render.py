@@ -1,0 +1,131 @@
+"""`livecat render`: a real H.264 + AAC file of the target's length, the match log, and one
+clear line for every bad input with nothing left behind."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import mediagen
+import numpy as np
+import pytest
+
+from livecat.corpus import Corpus, build_corpus
+from livecat.render import render
+
+SR = 48000
+
+
+@pytest.fixture(scope="module")
+def corpus_and_media(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    d = tmp_path_factory.mktemp("render")
+    a = mediagen.tone_sequence([262, 330, 392, 523], note_s=0.5, sr_hz=SR)
+    mediagen.write_video(d / "a.mp4", fps=25, size=(320, 240), duration_s=2.0, audio=a, sr_hz=SR)
+    build_corpus([d / "a.mp4"], d / "corpus")
+    target = mediagen.tone_sequence([392, 262, 523, 330, 392], note_s=0.37, sr_hz=44100)
+    mediagen.write_audio(d / "target.wav", target, sr_hz=44100)
+    mediagen.write_video(d / "video-only.mp4", fps=25, size=(160, 120), duration_s=1.0, audio=None)
+    return d / "corpus", {
+        "target": d / "target.wav",
+        "video-only": d / "video-only.mp4",
+        "a": d / "a.mp4",
+    }
+
+
+def test_render_writes_h264_aac_of_the_targets_length(corpus_and_media, tmp_path):
+    corpus_dir, media = corpus_and_media
+    out = tmp_path / "mosaic.mp4"
+    matches = tmp_path / "picks.csv"
+    report = render(Corpus.open(corpus_dir), media["target"], out, matches=matches, size=(320, 180))
+    target_s = 5 * 0.37
+    with av.open(str(out)) as f:
+        video, audio = f.streams.video[0], f.streams.audio[0]
+        assert video.codec_context.name == "h264" and audio.codec_context.name == "aac"
+        assert (video.codec_context.width, video.codec_context.height) == (320, 180)
+        assert float(video.average_rate) == pytest.approx(25.0)
+        pictures = [frame for frame in f.decode(video)]
+    assert abs(len(pictures) - target_s * 25) <= 1
+    assert report.images == len(pictures)
+    rows = list(csv.DictReader(matches.open()))
+    assert list(rows[0]) == ["t_s", "source", "source_t_s", "entry", "distance"]
+    assert len(rows) == len(pictures)
+    assert all(r["source"] == str(media["a"]) for r in rows if int(r["entry"]) >= 0)
+    # The picture shown is the entry the log names (letterboxed 4:3 in 16:9).
+    k = len(pictures) // 2
+    shown = pictures[k].to_ndarray(format="bgr24")[:, 40:280]
+    assert mediagen.decode_index_image(shown) == int(rows[k]["entry"])
+
+
+def test_output_sound_follows_the_target_notes(corpus_and_media, tmp_path):
+    corpus_dir, media = corpus_and_media
+    out = tmp_path / "m.mp4"
+    render(Corpus.open(corpus_dir), media["target"], out)
+    with av.open(str(out)) as f:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SR)
+        sound = np.concatenate(
+            [r.to_ndarray().ravel() for fr in f.decode(audio=0) for r in resampler.resample(fr)]
+        )
+    for i, freq in enumerate([392, 262, 523, 330]):
+        seg = sound[int((i * 0.37 + 0.15) * SR) : int((i * 0.37 + 0.3) * SR)]
+        spectrum = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+        peak = np.fft.rfftfreq(seg.size, 1 / SR)[np.argmax(spectrum)]
+        assert peak == pytest.approx(freq, rel=0.03), (i, peak)
+
+
+def _livecat(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "livecat", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing-target", "no such file"),
+        ("video-only", "no audio stream"),
+        ("bad-corpus", "no corpus here"),
+        ("unwritable", "output directory does not exist"),
+        ("not-media", "not a readable media file"),
+    ],
+)
+def test_bad_input_gives_one_line_and_no_partial_output(corpus_and_media, tmp_path, case, message):
+    corpus_dir, media = corpus_and_media
+    out = tmp_path / "out.mp4"
+    target = media["target"]
+    if case == "missing-target":
+        target = tmp_path / "nothing.wav"
+    elif case == "video-only":
+        target = media["video-only"]
+    elif case == "bad-corpus":
+        corpus_dir = tmp_path / "no-corpus"
+    elif case == "unwritable":
+        out = tmp_path / "no-such-dir" / "out.mp4"
+    elif case == "not-media":
+        target = tmp_path / "notes.txt"
+        target.write_text("not a sound")
+    result = _livecat("render", corpus_dir, target, "-o", out)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*tmp*")) == []
+
+
+def test_interrupted_render_leaves_no_file(corpus_and_media, tmp_path):
+    corpus_dir, media = corpus_and_media
+    out = tmp_path / "out.mp4"
+
+    def stop(done_s: float, total_s: float) -> None:
+        if done_s > 0.5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(
+            Corpus.open(corpus_dir), media["target"], out, progress=stop, matches=tmp_path / "m.csv"
+        )
+    assert list(tmp_path.iterdir()) == []
