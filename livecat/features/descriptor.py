@@ -20,6 +20,7 @@ Two kinds exist:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -206,7 +207,7 @@ def describe_windows(
         raise ParameterError(f"windows must have shape (k, {params.n_fft}), got {windows.shape}")
     level_db = 10.0 * np.log10(np.einsum("ij,ij->i", windows, windows) / params.n_fft + 1e-12)
     np.maximum(level_db, SILENCE_DB, out=level_db)
-    spectrum = scipy.fft.rfft(windows * a.window, axis=1)
+    spectrum = np.fft.rfft(windows * a.window, axis=1)
     power = spectrum.real**2 + spectrum.imag**2
     if params.kind == "seed":
         return power.astype(np.float32), level_db.astype(np.float32)
@@ -306,7 +307,17 @@ class DescriptorStream:
         self.decimator = Decimator(input_sr_hz // params.sr_hz)
         self._ring = np.zeros(2 * params.n_fft)  # doubled so the newest window is one slice
         self._write = params.n_fft
-        self._window = np.zeros((1, params.n_fft))
+        bins = params.n_fft // 2 + 1
+        n_bands = params.n_mels + 12 if params.kind == "mfcc-chroma" else 0
+        self._buffers = {
+            "windowed": np.zeros(params.n_fft),
+            "spectrum": np.zeros(bins, np.complex128),
+            "power": np.zeros(bins),
+            "scratch": np.zeros(bins),
+            "bands": np.zeros(n_bands),
+            "cepstrum": np.zeros(params.n_mfcc),
+            "out": np.zeros(params.dim, np.float32),
+        }
 
     def reset(self) -> None:
         self.decimator.reset()
@@ -333,7 +344,37 @@ class DescriptorStream:
         return self._ring[self._write - self.params.n_fft : self._write]
 
     def describe(self) -> tuple[np.ndarray, float]:
-        """Descriptor and level (dB) of the newest window."""
-        self._window[0] = self.latest_window()
-        desc, level = describe_windows(self._window, self.params)
-        return desc[0], float(level[0])
+        """Descriptor and level (dB) of the newest window.
+
+        The same arithmetic as :func:`describe_windows`, on buffers allocated once: the live
+        engine calls this inside the audio callback. The returned array is reused by the next
+        call; copy it to keep it.
+        """
+        a = _analyser(self.params)
+        b = self._buffers
+        window = self.latest_window()
+        level = 10.0 * math.log10(float(np.dot(window, window)) / self.params.n_fft + 1e-12)
+        np.multiply(window, a.window, out=b["windowed"])
+        np.fft.rfft(b["windowed"], out=b["spectrum"])
+        power = b["power"]
+        np.multiply(b["spectrum"].real, b["spectrum"].real, out=power)
+        np.multiply(b["spectrum"].imag, b["spectrum"].imag, out=b["scratch"])
+        power += b["scratch"]
+        out = b["out"]
+        if self.params.kind == "seed":
+            out[:] = power
+            return out, max(level, SILENCE_DB)
+        n_mels, n_mfcc = self.params.n_mels, self.params.n_mfcc
+        bands = np.dot(power, a.bands, out=b["bands"])
+        mel = bands[:n_mels]
+        mel += 1e-8 * float(mel.max()) + 1e-30
+        np.log10(mel, out=mel)
+        out[:n_mfcc] = np.dot(mel, a.dct, out=b["cepstrum"])
+        chroma = bands[n_mels:]
+        np.sqrt(chroma, out=chroma)
+        norm = math.sqrt(float(np.dot(chroma, chroma)))
+        if norm > 1e-9:
+            np.divide(chroma, norm, out=out[n_mfcc:], casting="same_kind")
+        else:
+            out[n_mfcc:] = 1.0 / math.sqrt(12.0)
+        return out, max(level, SILENCE_DB)
