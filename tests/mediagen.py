@@ -1,0 +1,367 @@
+"""Test and benchmark media, generated here: nothing is downloaded.
+
+- videos whose every image carries its own number as a visual code (read back exactly after
+  H.264, resizing and JPEG), with any sound, frame rate, size or variable timing;
+- tones and note sequences; music from music21's bundled scores rendered by FluidSynth;
+  speech from espeak-ng; broken files of every kind a user may have.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+CODE_BITS = 16
+_CELLS = CODE_BITS + 2  # a white start guard and a black stop guard around the bits
+
+
+# -- images that carry their index ------------------------------------------------------------
+def encode_index_image(index: int, *, width: int, height: int) -> np.ndarray:
+    """A BGR image showing ``index`` (0..65535) as a row of black/white cells across the
+    middle band, with the number written below for people."""
+    if not 0 <= index < 2**CODE_BITS:
+        raise ValueError(f"index {index} does not fit in {CODE_BITS} bits")
+    image = np.full((height, width, 3), 128, np.uint8)
+    hue = (index * 37) % 180
+    image[: height // 4] = cv2.cvtColor(np.uint8([[[hue, 200, 220]]]), cv2.COLOR_HSV2BGR)
+    bits = [1] + [(index >> (CODE_BITS - 1 - b)) & 1 for b in range(CODE_BITS)] + [0]
+    top, bottom = height // 4, height * 3 // 4
+    for i, bit in enumerate(bits):
+        x0, x1 = i * width // _CELLS, (i + 1) * width // _CELLS
+        image[top:bottom, x0:x1] = 255 if bit else 0
+    cv2.putText(
+        image,
+        str(index),
+        (4, height - 6),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        max(0.3, height / 300),
+        (255, 255, 255),
+        1,
+        cv2.LINE_AA,
+    )
+    return image
+
+
+def decode_index_image(image: np.ndarray) -> int:
+    """Read the number :func:`encode_index_image` drew; ValueError when it is not there."""
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    height, width = gray.shape
+    band = gray[height * 3 // 8 : height * 5 // 8].astype(np.float64)
+    values = []
+    for i in range(_CELLS):
+        x0, x1 = i * width / _CELLS, (i + 1) * width / _CELLS
+        inner = band[:, int(x0 + 0.3 * (x1 - x0)) : max(int(x1 - 0.3 * (x1 - x0)), int(x0) + 1)]
+        values.append(inner.mean())
+    bits = [v > 128 for v in values]
+    if not bits[0] or bits[-1] or min(abs(v - 128) for v in values) < 40:
+        raise ValueError("no index code in this image")
+    return int("".join("1" if b else "0" for b in bits[1:-1]), 2)
+
+
+# -- sound --------------------------------------------------------------------------------------
+def tone(
+    freq_hz: float, *, duration_s: float, sr_hz: int = 48000, level_db: float = -12.0
+) -> np.ndarray:
+    """A sine at ``level_db`` dBFS peak."""
+    t = np.arange(int(round(duration_s * sr_hz))) / sr_hz
+    return (10 ** (level_db / 20) * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def tone_sequence(
+    freqs_hz, *, note_s: float, sr_hz: int = 48000, level_db: float = -12.0, fade_s: float = 0.005
+) -> np.ndarray:
+    """One sine after another, each ``note_s`` long, with short fades (no clicks)."""
+    n = int(round(note_s * sr_hz))
+    fade = min(int(fade_s * sr_hz), n // 2)
+    ramp = np.ones(n, np.float32)
+    ramp[:fade] = np.linspace(0, 1, fade)
+    ramp[n - fade :] = np.linspace(1, 0, fade)
+    notes = [
+        tone(f, duration_s=n / sr_hz, sr_hz=sr_hz, level_db=level_db)[:n] * ramp for f in freqs_hz
+    ]
+    return np.concatenate(notes).astype(np.float32)
+
+
+def noise(
+    *, duration_s: float, sr_hz: int = 48000, level_db: float = -20.0, seed: int = 0
+) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (10 ** (level_db / 20) * rng.standard_normal(int(duration_s * sr_hz))).astype(np.float32)
+
+
+# -- files --------------------------------------------------------------------------------------
+def write_video(
+    path: str | os.PathLike[str],
+    *,
+    fps: float | None = 25.0,
+    size: tuple[int, int] = (320, 240),
+    duration_s: float,
+    audio: np.ndarray | None = None,
+    sr_hz: int = 48000,
+    vfr_pts_s: np.ndarray | None = None,
+    codec: str = "libx264",
+) -> list[float]:
+    """Encode a video whose image k shows :func:`encode_index_image` (k).
+
+    Parameters
+    ----------
+    fps : float, optional
+        Constant rate (29.97 and friends as given); ignored with ``vfr_pts_s``.
+    audio : ndarray (n,) or (n, 2), optional
+        Sound in ±1 at ``sr_hz``, AAC-encoded; None writes no audio track.
+    vfr_pts_s : ndarray, optional
+        Explicit presentation time of every image (variable frame rate).
+
+    Returns
+    -------
+    list of float
+        Presentation time of each image in seconds, as a decoder reads it back.
+    """
+    path = Path(path)
+    width, height = size
+    if vfr_pts_s is not None:
+        time_base = Fraction(1, 90000)
+        pts_ticks = [int(round(t * 90000)) for t in vfr_pts_s]
+        rate = Fraction(25)
+    else:
+        rate = Fraction(fps).limit_denominator(1001)
+        count = int(np.floor(duration_s * rate + 1e-9))
+        time_base = 1 / rate
+        pts_ticks = list(range(count))
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=rate)
+        video.width, video.height = width, height
+        video.pix_fmt = "yuv420p"
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        video.codec_context.options = {"crf": "18", "preset": "veryfast"}
+        astream = None
+        if audio is not None:
+            layout = "stereo" if audio.ndim == 2 else "mono"
+            astream = container.add_stream("aac", rate=sr_hz, layout=layout)
+        for k, tick in enumerate(pts_ticks):
+            frame = av.VideoFrame.from_ndarray(
+                encode_index_image(k, width=width, height=height), format="bgr24"
+            )
+            frame.pts = tick
+            frame.time_base = time_base
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if astream is not None:
+            data = np.atleast_2d(np.asarray(audio, np.float32).T)  # (channels, n)
+            layout = "stereo" if data.shape[0] == 2 else "mono"
+            step = 1024
+            for start in range(0, data.shape[1], step):
+                chunk = np.ascontiguousarray(data[:, start : start + step])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+                frame.sample_rate = sr_hz
+                frame.pts = start
+                frame.time_base = Fraction(1, sr_hz)
+                container.mux(astream.encode(frame))
+            container.mux(astream.encode(None))
+    return [tick * float(time_base) for tick in pts_ticks]
+
+
+def write_audio(path: str | os.PathLike[str], audio: np.ndarray, *, sr_hz: int) -> None:
+    """WAV (16-bit), FLAC or M4A (AAC) by suffix; mono (n,) or stereo (n, 2)."""
+    path = Path(path)
+    codec = {".wav": "pcm_s16le", ".flac": "flac", ".m4a": "aac"}[path.suffix.lower()]
+    data = np.atleast_2d(np.asarray(audio, np.float32).T)
+    layout = "stereo" if data.shape[0] == 2 else "mono"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=sr_hz, layout=layout)
+        fmt = "s16" if codec == "pcm_s16le" else stream.format.name
+        step = 1024
+        for start in range(0, data.shape[1], step):
+            chunk = data[:, start : start + step]
+            if fmt == "s16":
+                pcm = (np.clip(chunk, -1, 1) * 32767).astype(np.int16).T.reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(pcm), format="s16", layout=layout
+                )
+            else:
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(chunk), format="fltp", layout=layout
+                )
+                if fmt != "fltp":
+                    frame = av.AudioResampler(format=fmt, layout=layout, rate=sr_hz).resample(
+                        frame
+                    )[0]
+            frame.sample_rate = sr_hz
+            frame.pts = start
+            frame.time_base = Fraction(1, sr_hz)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def read_audio(path: str | os.PathLike[str], *, sr_hz: int = 48000) -> np.ndarray:
+    """Any file's first audio stream as mono float32 at ``sr_hz``."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)
+    chunks = []
+    with av.open(str(path)) as f:
+        for frame in f.decode(audio=0):
+            chunks += [r.to_ndarray().reshape(-1) for r in resampler.resample(frame)]
+    chunks += [r.to_ndarray().reshape(-1) for r in resampler.resample(None)]
+    return np.concatenate(chunks).astype(np.float32)
+
+
+# -- music and speech ---------------------------------------------------------------------------
+Note = tuple[float, float, int, int]  # start_s, end_s, midi pitch, velocity
+
+
+def score_notes(
+    score: str = "bach/bwv66.6",
+    *,
+    part: int | None = 0,
+    tempo_bpm: float,
+    max_duration_s: float | None = None,
+) -> list[Note]:
+    """Notes of a score from music21's bundled corpus, timed at ``tempo_bpm`` quarter notes
+    per minute; one part, or all parts (chords) when ``part`` is None."""
+    import music21
+
+    parsed = music21.corpus.parse(score)
+    parts = parsed.parts if part is None else [parsed.parts[part]]
+    seconds_per_quarter = 60.0 / tempo_bpm
+    notes: list[Note] = []
+    for p in parts:
+        for element in p.flatten().notes:
+            start = float(element.offset) * seconds_per_quarter
+            end = start + float(element.quarterLength) * seconds_per_quarter
+            if max_duration_s is not None and start >= max_duration_s:
+                continue
+            for pitch in getattr(element, "pitches", [element.pitch]):
+                notes.append((start, end, int(pitch.midi), 90))
+    return sorted(notes)
+
+
+def notes_sounding_at(notes: list[Note], t_s: float) -> set[int]:
+    return {pitch for start, end, pitch, _ in notes if start <= t_s < end}
+
+
+def _write_midi(notes: list[Note], path: Path, *, program: int) -> None:
+    """A type-0 standard MIDI file (480 ticks per quarter at 120 bpm = 960 ticks/s)."""
+    events = []
+    for start, end, pitch, velocity in notes:
+        events.append((int(round(start * 960)), 1, bytes([0x90, pitch, velocity])))
+        events.append((int(round(end * 960)), 0, bytes([0x80, pitch, 0])))
+    events.sort()
+    track = bytearray(b"\x00\xff\x51\x03\x07\xa1\x20")  # tempo 500000 us per quarter
+    track += bytes([0x00, 0xC0, program & 0x7F])
+    now = 0
+    for tick, _, message in events:
+        delta = tick - now
+        now = tick
+        var = [delta & 0x7F]
+        while delta > 0x7F:
+            delta >>= 7
+            var.insert(0, (delta & 0x7F) | 0x80)
+        track += bytes(var) + message
+    track += b"\x00\xff\x2f\x00"
+    header = (
+        b"MThd"
+        + (6).to_bytes(4, "big")
+        + (0).to_bytes(2, "big")
+        + (1).to_bytes(2, "big")
+        + (480).to_bytes(2, "big")
+    )
+    path.write_bytes(header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track))
+
+
+def render_midi_notes(
+    notes: list[Note],
+    *,
+    program: int,
+    path_wav: str | os.PathLike[str],
+    sr_hz: int = 48000,
+    soundfont: str = SOUNDFONT,
+) -> np.ndarray:
+    """Play ``notes`` on General MIDI ``program`` with FluidSynth; writes and returns the
+    mono sound, as long as the notes plus 0.5 s of release."""
+    path_wav = Path(path_wav)
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = Path(tmp) / "notes.mid"
+        raw = Path(tmp) / "raw.wav"
+        _write_midi(notes, midi, program=program)
+        subprocess.run(
+            [
+                "fluidsynth",
+                "-ni",
+                "-q",
+                "-g",
+                "0.8",
+                "-r",
+                str(sr_hz),
+                "-F",
+                str(raw),
+                soundfont,
+                str(midi),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        audio = read_audio(raw, sr_hz=sr_hz)
+    length = int((max(end for _, end, _, _ in notes) + 0.5) * sr_hz)
+    audio = np.pad(audio, (0, max(0, length - audio.size)))[:length]
+    write_audio(path_wav, audio, sr_hz=sr_hz)
+    return audio
+
+
+def speak(
+    text: str,
+    *,
+    voice: str = "en",
+    path_wav: str | os.PathLike[str],
+    sr_hz: int = 48000,
+    speed_wpm: int = 160,
+) -> np.ndarray:
+    """espeak-ng reading ``text``; writes and returns mono sound at ``sr_hz``."""
+    path_wav = Path(path_wav)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "speech.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(raw), text],
+            check=True,
+            capture_output=True,
+        )
+        audio = read_audio(raw, sr_hz=sr_hz)
+    write_audio(path_wav, audio, sr_hz=sr_hz)
+    return audio
+
+
+# -- broken files -------------------------------------------------------------------------------
+def write_broken_files(directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Every kind of bad input: not media, truncated, empty, video without sound, sound
+    without video, unreadable (mode 000: note that root reads it anyway)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    out = {}
+    out["not-media"] = d / "notes.mp4"
+    out["not-media"].write_text("this is a text file, not a video\n" * 20)
+    good = d / ".whole.mp4"
+    write_video(
+        good, fps=25, size=(160, 120), duration_s=2.0, audio=tone(440, duration_s=2.0), sr_hz=48000
+    )
+    data = good.read_bytes()
+    out["truncated"] = d / "truncated.mp4"
+    out["truncated"].write_bytes(data[: int(len(data) * 0.4)])
+    good.unlink()
+    out["empty"] = d / "empty.mp4"
+    out["empty"].write_bytes(b"")
+    out["no-audio"] = d / "silent-film.mp4"
+    write_video(out["no-audio"], fps=25, size=(160, 120), duration_s=1.0, audio=None)
+    out["audio-only"] = d / "song.m4a"
+    write_audio(out["audio-only"], tone(330, duration_s=1.0), sr_hz=48000)
+    out["unreadable"] = d / "locked.mp4"
+    shutil.copy(out["no-audio"], out["unreadable"])
+    out["unreadable"].chmod(0)
+    return out
