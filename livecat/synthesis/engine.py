@@ -172,8 +172,32 @@ class Engine:
         )
         self._last_jump = np.full(count, np.iinfo(np.int64).min // 2, np.int64)
         self._query = np.zeros((1, corpus.params.dim), np.float32)
+        self._cont_query = np.zeros(corpus.params.dim, np.float32)
+        self._cont_window = np.zeros(corpus.params.n_fft, np.float64)
+        self._cont_stream = (
+            DescriptorStream(corpus.params, input_sr_hz=corpus.params.sr_hz)
+            if corpus.params.sr_hz == self.sr_hz
+            else None
+        )
+        self.typical_distance = self._typical_distance()
         self.state = EngineState()
         self.apply(self.settings)
+
+    def _typical_distance(self, *, sample: int = 500) -> float:
+        """Median distance from an entry to its nearest entry elsewhere (not its own
+        neighbours in time): the scale of a "good match" in this corpus."""
+        if self._count < 8:
+            return 1.0
+        rng = np.random.default_rng(0)
+        picks = rng.choice(self._count, min(sample, self._count), replace=False)
+        k = min(8, self._count)
+        labels, sq = self.index.knn_query(self.vectors[picks], k=k)
+        far = np.abs(labels - picks[:, None]) > 2
+        same_source = self.entry_source[labels] == self.entry_source[picks][:, None]
+        far |= ~same_source
+        d = np.where(far, np.sqrt(np.maximum(sq, 0)), np.inf).min(axis=1)
+        d = d[np.isfinite(d)]
+        return float(np.median(d)) if d.size else 1.0
 
     # -- configuration -----------------------------------------------------------------------
     def apply(self, settings: EngineSettings) -> None:
@@ -267,10 +291,16 @@ class Engine:
         if s.level_mode == "match":
             dist = dist + s.level_weight * np.abs(self.levels_db[labels] - level_db) / 10.0
         now = st.samples
+        # Entries that are silence themselves never answer a sound, and an entry jumped to
+        # lately waits out the no-repeat time, unless that would leave nothing to choose.
+        audible = self.levels_db[labels] >= s.gate_db
+        keep = audible
         if self._no_repeat:
-            fresh = (now - self._last_jump[labels]) >= self._no_repeat
-            if fresh.any():
-                labels, dist = labels[fresh], dist[fresh]
+            keep = audible & ((now - self._last_jump[labels]) >= self._no_repeat)
+        if keep.any():
+            labels, dist = labels[keep], dist[keep]
+        elif audible.any():
+            labels, dist = labels[audible], dist[audible]
         best = int(np.argmin(dist))
         if s.jitter > 0 and labels.size > 1:
             near = np.flatnonzero(dist <= dist[best] * (1.0 + s.jitter))
@@ -278,35 +308,91 @@ class Engine:
         choice, choice_dist = int(labels[best]), float(dist[best])
         start = int(self.entry_grain[choice])
 
-        cont = self._continuation()
-        if cont is not None and s.continuity > 0:
+        cont = self._continuation() if s.continuity > 0 else None
+        if cont is not None:
             cont_entry, cont_start = cont
-            diff = self.vectors[cont_entry] - self._query[0]
-            cont_dist = math.sqrt(float(np.dot(diff, diff)))
-            if s.level_mode == "match":
-                cont_dist += s.level_weight * abs(float(self.levels_db[cont_entry]) - level_db) / 10
-            if cont_dist * (1.0 - s.continuity) <= choice_dist:
+            same_place = (
+                self.entry_source[choice] == self.entry_source[cont_entry]
+                and abs(choice - cont_entry) <= 1
+            )
+            cont_dist, cont_level = self._continuation_distance(cont_start, cont_entry, level_db)
+            # Continuing costs its distance, less a continuity share; jumping costs the best
+            # candidate's distance plus a continuity share of the corpus's typical near-match
+            # distance (so two near-perfect matches do not trade places every hop).
+            jump_cost = choice_dist + s.continuity * self.typical_distance
+            if same_place or cont_dist * (1.0 - s.continuity) <= jump_cost:
                 choice, choice_dist, start = cont_entry, cont_dist, cont_start
             else:
                 cont = None
-        else:
-            cont = None
         if cont is None:
             st.jumps += 1
             self._last_jump[choice] = now
         source = int(self.entry_source[choice])
         gain = 1.0
         if s.level_mode == "compensate":
-            gain_db = min(
-                max(level_db - float(self.levels_db[choice]), -s.max_gain_db), s.max_gain_db
-            )
-            gain = 10.0 ** (gain_db / 20.0)
+            window_db = cont_level if cont is not None else float(self.levels_db[choice])
+            gain = self._compensating_gain(start, source, level_db, window_db)
         self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
         self._playhead = start
         st.distance = choice_dist
         st.source = source
         st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
         st.entry = self._entry_at(source, st.source_t_s)
+
+    def _continuation_distance(
+        self, start: int, entry: int, level_db: float
+    ) -> tuple[float, float]:
+        """How far continuing is from the input: the descriptor of the source's own sound
+        just before ``start`` (what the input window would be, were the input this footage),
+        computed from the grain store; the playhead falls between entries' analysis points.
+        Returns (distance, that window's level in dB)."""
+        params = self.corpus.params
+        if self._cont_stream is None:  # analysis rate below the grain rate (seed): nearest entry
+            return self._distance(entry, level_db), float(self.levels_db[entry])
+        source = int(self.entry_source[entry])
+        lo = max(start - params.n_fft, int(self.source_grain0[source]))
+        window = self._cont_window
+        window[:] = 0.0
+        window[params.n_fft - (start - lo) :] = self.grains[lo:start]
+        window *= 1.0 / 32768.0
+        self._cont_stream.push(window)
+        desc, cont_level = self._cont_stream.describe()
+        self.corpus.normalise(desc, out=self._cont_query)
+        diff = self._cont_query - self._query[0]
+        d = math.sqrt(float(np.dot(diff, diff)))
+        if self.settings.level_mode == "match":
+            d += self.settings.level_weight * abs(cont_level - level_db) / 10
+        return d, cont_level
+
+    def _distance(self, entry: int, level_db: float) -> float:
+        """Distance from the current query to one entry, as the re-ranking measures it."""
+        diff = self.vectors[entry] - self._query[0]
+        d = math.sqrt(float(np.dot(diff, diff)))
+        if self.settings.level_mode == "match":
+            d += self.settings.level_weight * abs(float(self.levels_db[entry]) - level_db) / 10
+        return d
+
+    def _compensating_gain(
+        self, start: int, source: int, input_db: float, window_db: float
+    ) -> float:
+        """Gain that brings the footage to the input's level, like for like: the input window
+        against the matched source window, so an exact match plays at gain 1.
+
+        Limited to ±max_gain_db, to what keeps the grain itself no more than 6 dB above the
+        input (a grain starting on an onset after a quiet window must not be boosted by the
+        quietness), and to what keeps its peak below full scale.
+        """
+        stop = min(start + self.player.length, int(self.source_grain_end[source]))
+        if stop <= start:
+            return 0.0
+        limit = self.settings.max_gain_db
+        gain_db = min(max(input_db - window_db, -limit), limit)
+        segment = self.grains[start:stop]
+        energy = float(np.dot(segment, segment.astype(np.float32))) / (32768.0**2)
+        grain_db = 10.0 * math.log10(energy / (stop - start) + 1e-12)
+        gain_db = min(gain_db, input_db + 6.0 - grain_db)
+        peak = max(int(segment.max()), -int(segment.min()), 1) / 32768.0
+        return min(10.0 ** (gain_db / 20.0), 0.99 / peak)
 
     def _continuation(self) -> tuple[int, int] | None:
         """(entry on screen, store sample) one hop after the current grain, if its source
