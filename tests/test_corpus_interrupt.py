@@ -20,7 +20,7 @@ from livecat.errors import CorpusError
 def inputs(tmp_path_factory) -> list[Path]:
     d = tmp_path_factory.mktemp("interrupt-media")
     paths = []
-    for i in range(3):
+    for i in range(4):
         audio = mediagen.tone_sequence(
             [200 + 50 * i + 20 * k for k in range(16)], note_s=0.5, sr_hz=48000
         )
@@ -81,7 +81,8 @@ def test_interrupt_stops_cleanly_and_keeps_the_previous_corpus(inputs, tmp_path,
     target = tmp_path / "corpus"
     old = build_corpus([inputs[0]], target).entry_count
     proc = _start_build(inputs, target)
-    time.sleep(3.0)  # past start-up (imports), inside the analysis
+    first = proc.stderr.readline()  # the first file is done: the build is mid-way
+    assert "added" in first, first
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
