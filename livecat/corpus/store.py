@@ -104,8 +104,8 @@ class Weighting:
     (cepstral) and pitch (chroma) groups are scaled by their weights.
     """
 
-    timbre: float = 1.0
-    pitch: float = 1.5
+    timbre: float = 0.5
+    pitch: float = 3.0
 
 
 def _load_array(path: Path, *, mmap: bool) -> np.ndarray:

@@ -56,6 +56,10 @@ class DescriptorParams:
         Band limits of the mel filterbank.
     chroma_fmin_hz, chroma_fmax_hz : float
         Band limits of the chroma (pitch-class) projection.
+    chroma_log_gain : float
+        Chroma is taken from ``log(1 + gain * |X| / max|X|)``: the compression evens out
+        how loud each harmonic is, so the same notes on another instrument give nearly the
+        same chroma. 0 uses plain magnitudes.
     """
 
     kind: str = "mfcc-chroma"
@@ -67,6 +71,7 @@ class DescriptorParams:
     fmax_hz: float = 12000.0
     chroma_fmin_hz: float = 100.0
     chroma_fmax_hz: float = 4000.0
+    chroma_log_gain: float = 100.0
 
     def __post_init__(self) -> None:
         if self.kind not in DESCRIPTOR_KINDS:
@@ -168,8 +173,8 @@ class _Analyser:
                 fmin_hz=params.chroma_fmin_hz,
                 fmax_hz=min(params.chroma_fmax_hz, params.sr_hz / 2),
             )
-            # One matrix product gives mel bands and chroma together; the DCT is a matrix too.
-            self.bands = np.ascontiguousarray(np.vstack([self.mel, self.chroma]).T)
+            self.mel_t = np.ascontiguousarray(self.mel.T)
+            self.chroma_t = np.ascontiguousarray(self.chroma.T)
             dct = scipy.fft.dct(np.eye(params.n_mels), type=2, norm="ortho", axis=0)
             self.dct = np.ascontiguousarray(dct[1 : params.n_mfcc + 1].T)  # (n_mels, n_mfcc)
 
@@ -211,20 +216,21 @@ def describe_windows(
     power = spectrum.real**2 + spectrum.imag**2
     if params.kind == "seed":
         return power.astype(np.float32), level_db.astype(np.float32)
-    bands = power @ a.bands
-    n_mels = params.n_mels
+    n_mfcc = params.n_mfcc
+    mel = power @ a.mel_t
     out = np.empty((windows.shape[0], params.dim), np.float32)
     # Mel cepstrum: a gain change shifts every log-mel band equally, which only moves c0.
-    mel = bands[:, :n_mels]
     # The floor follows each window's own peak (80 dB below it), so a gain change scales the
     # floor too and the shape stays exactly level-independent, even for quiet or pure sounds.
     floor = 1e-8 * mel.max(axis=1, keepdims=True) + 1e-30
-    out[:, : params.n_mfcc] = np.log10(mel + floor) @ a.dct
-    chroma = np.sqrt(bands[:, n_mels:])  # magnitude: less dominated by one loud partial
+    out[:, :n_mfcc] = np.log10(mel + floor) @ a.dct
+    magnitude = np.sqrt(power)
+    if params.chroma_log_gain > 0:
+        peak = magnitude.max(axis=1, keepdims=True) + 1e-30
+        magnitude = np.log1p(params.chroma_log_gain / peak * magnitude)
+    chroma = magnitude @ a.chroma_t
     norm = np.sqrt(np.einsum("ij,ij->i", chroma, chroma))[:, None]
-    out[:, params.n_mfcc :] = np.where(
-        norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0)
-    )
+    out[:, n_mfcc:] = np.where(norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0))
     return out, level_db.astype(np.float32)
 
 
@@ -308,13 +314,13 @@ class DescriptorStream:
         self._ring = np.zeros(2 * params.n_fft)  # doubled so the newest window is one slice
         self._write = params.n_fft
         bins = params.n_fft // 2 + 1
-        n_bands = params.n_mels + 12 if params.kind == "mfcc-chroma" else 0
         self._buffers = {
             "windowed": np.zeros(params.n_fft),
             "spectrum": np.zeros(bins, np.complex128),
             "power": np.zeros(bins),
             "scratch": np.zeros(bins),
-            "bands": np.zeros(n_bands),
+            "mel": np.zeros(params.n_mels),
+            "chroma": np.zeros(12),
             "cepstrum": np.zeros(params.n_mfcc),
             "out": np.zeros(params.dim, np.float32),
         }
@@ -364,14 +370,16 @@ class DescriptorStream:
         if self.params.kind == "seed":
             out[:] = power
             return out, max(level, SILENCE_DB)
-        n_mels, n_mfcc = self.params.n_mels, self.params.n_mfcc
-        bands = np.dot(power, a.bands, out=b["bands"])
-        mel = bands[:n_mels]
+        n_mfcc = self.params.n_mfcc
+        mel = np.dot(power, a.mel_t, out=b["mel"])
         mel += 1e-8 * float(mel.max()) + 1e-30
         np.log10(mel, out=mel)
         out[:n_mfcc] = np.dot(mel, a.dct, out=b["cepstrum"])
-        chroma = bands[n_mels:]
-        np.sqrt(chroma, out=chroma)
+        magnitude = np.sqrt(power, out=b["scratch"])
+        if self.params.chroma_log_gain > 0:
+            magnitude *= self.params.chroma_log_gain / (float(magnitude.max()) + 1e-30)
+            np.log1p(magnitude, out=magnitude)
+        chroma = np.dot(magnitude, a.chroma_t, out=b["chroma"])
         norm = math.sqrt(float(np.dot(chroma, chroma)))
         if norm > 1e-9:
             np.divide(chroma, norm, out=out[n_mfcc:], casting="same_kind")
