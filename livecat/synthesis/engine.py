@@ -22,6 +22,12 @@ from livecat.features import DescriptorStream
 from livecat.synthesis.grains import GrainPlayer
 
 LEVEL_MODES = ("compensate", "match", "ignore")
+
+
+def _db(power: float) -> float:
+    return 10.0 * math.log10(power + 1e-12)
+
+
 GATE_MODES = ("hold", "fade", "idle")
 
 
@@ -217,6 +223,11 @@ class Engine:
             self.stream = DescriptorStream(self.corpus.params, input_sr_hz=self.sr_hz)
             self._to_hop = hop
         self._k = min(settings.k, self._count)
+        # Loudness is compared over the last two hops: short enough to follow syllables.
+        self._level_window = 2 * self.hop
+        self._level_window_analysis = max(
+            1, self._level_window * self.corpus.params.sr_hz // self.sr_hz
+        )
         self._no_repeat = int(settings.no_repeat_s * self.sr_hz)
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
@@ -234,6 +245,7 @@ class Engine:
 
     _playhead = -1
     _gate_open = False
+    _gain_db = 0.0  # level gap (input - footage, dB) when the last grain started
 
     # -- processing --------------------------------------------------------------------------
     def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -315,12 +327,24 @@ class Engine:
                 self.entry_source[choice] == self.entry_source[cont_entry]
                 and abs(choice - cont_entry) <= 1
             )
-            cont_dist, cont_level = self._continuation_distance(cont_start, cont_entry, level_db)
+            cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
             # Continuing costs its distance, less a continuity share; jumping costs the best
             # candidate's distance plus a continuity share of the corpus's typical near-match
             # distance (so two near-perfect matches do not trade places every hop).
             jump_cost = choice_dist + s.continuity * self.typical_distance
-            if same_place or cont_dist * (1.0 - s.continuity) <= jump_cost:
+            # Footage whose loudness drifts away from the input's (it falls silent while the
+            # input speaks, or the reverse) cannot be levelled by gain without pumping: jump.
+            input_db = self._recent_input_db()
+            source_db = self._recent_source_db(
+                cont_start, source=int(self.entry_source[cont_entry])
+            )
+            needed_db = min(max(input_db - source_db, -s.max_gain_db), s.max_gain_db)
+            drifted = (
+                s.level_mode == "compensate"
+                and max(input_db, source_db) > s.gate_db  # silence has no loudness to follow
+                and abs(needed_db - self._gain_db) > 12.0
+            )
+            if not drifted and (same_place or cont_dist * (1.0 - s.continuity) <= jump_cost):
                 choice, choice_dist, start = cont_entry, cont_dist, cont_start
             else:
                 cont = None
@@ -330,8 +354,7 @@ class Engine:
         source = int(self.entry_source[choice])
         gain = 1.0
         if s.level_mode == "compensate":
-            window_db = cont_level if cont is not None else float(self.levels_db[choice])
-            gain = self._compensating_gain(start, source, level_db, window_db)
+            gain = self._compensating_gain(start, source)
         self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
         self._playhead = start
         st.distance = choice_dist
@@ -372,25 +395,42 @@ class Engine:
             d += self.settings.level_weight * abs(float(self.levels_db[entry]) - level_db) / 10
         return d
 
-    def _compensating_gain(
-        self, start: int, source: int, input_db: float, window_db: float
-    ) -> float:
-        """Gain that brings the footage to the input's level, like for like: the input window
-        against the matched source window, so an exact match plays at gain 1.
+    def _recent_input_db(self) -> float:
+        """Level of the input's last ``level_window`` samples, dBFS."""
+        recent = self.stream.latest_window()[-self._level_window_analysis :]
+        return _db(float(np.dot(recent, recent)) / recent.size)
 
-        Limited to ±max_gain_db, to what keeps the grain itself no more than 6 dB above the
-        input (a grain starting on an onset after a quiet window must not be boosted by the
-        quietness), and to what keeps its peak below full scale.
+    def _recent_source_db(self, start: int, *, source: int, default_db: float = -120.0) -> float:
+        """Level of the source's last ``level_window`` samples before store sample ``start``."""
+        lo = max(start - self._level_window, int(self.source_grain0[source]))
+        before = self.grains[lo:start]
+        if not before.size:
+            return default_db
+        return _db(float(np.dot(before, before.astype(np.float32))) / (32768.0**2 * before.size))
+
+    def _compensating_gain(self, start: int, source: int) -> float:
+        """Gain that brings the footage to the input's level, like for like: the input's
+        last ``level_window`` samples against the source's last ones before ``start``, so an
+        exact match plays at gain 1 and the output's loudness follows the input within a hop.
+
+        Limited to ±max_gain_db; a boost, to what keeps the grain itself no more than 6 dB
+        above the input (a grain starting on an onset after a quiet moment must not be boosted
+        by that quietness); and to what keeps its peak below full scale.
         """
         stop = min(start + self.player.length, int(self.source_grain_end[source]))
         if stop <= start:
             return 0.0
+        input_db = self._recent_input_db()
+        source_db = self._recent_source_db(start, source=source, default_db=input_db)
         limit = self.settings.max_gain_db
-        gain_db = min(max(input_db - window_db, -limit), limit)
+        gain_db = min(max(input_db - source_db, -limit), limit)
+        self._gain_db = gain_db
         segment = self.grains[start:stop]
-        energy = float(np.dot(segment, segment.astype(np.float32))) / (32768.0**2)
-        grain_db = 10.0 * math.log10(energy / (stop - start) + 1e-12)
-        gain_db = min(gain_db, input_db + 6.0 - grain_db)
+        grain_db = _db(
+            float(np.dot(segment, segment.astype(np.float32))) / (32768.0**2 * segment.size)
+        )
+        if gain_db > 0.0:
+            gain_db = min(gain_db, max(0.0, input_db + 6.0 - grain_db))
         peak = max(int(segment.max()), -int(segment.min()), 1) / 32768.0
         return min(10.0 ** (gain_db / 20.0), 0.99 / peak)
 
