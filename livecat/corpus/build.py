@@ -36,7 +36,7 @@ from livecat.corpus.store import (
 )
 from livecat.errors import CorpusError, LivecatError, MediaError, ParameterError
 from livecat.features import Decimator, DescriptorParams, describe_at
-from livecat.media import VIDEO_EXTENSIONS, decode_audio, iter_images, probe
+from livecat.media import VIDEO_EXTENSIONS, DecodedImage, decode_audio, iter_images, probe
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,9 @@ def analyse_file(
         raise MediaError("no audio track: nothing to match against", path=path)
     stat = path.stat()
     sha = file_sha256(path)
-    audio = decode_audio(path, sr_hz=settings.grain_sr_hz)
+    # The sound decodes on its own thread while the pictures decode here (PyAV releases the
+    # GIL): the two streams are read from two handles of the same file.
+    audio_job = pool.submit(decode_audio, path, sr_hz=settings.grain_sr_hz)
     image_start = writer.images.tell()
     grain_offset = writer.grains.count
     encode = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
@@ -356,17 +358,19 @@ def analyse_file(
     offsets: list[int] = []
     shape = (0, 0)
 
-    def jpeg(image: np.ndarray) -> bytes:
+    def jpeg(decoded: DecodedImage) -> tuple[bytes, tuple[int, ...]]:
+        image = decoded.bgr()
         ok, blob = cv2.imencode(".jpg", image, encode)
         if not ok:
             raise MediaError("JPEG encoding failed", path=path)
-        return blob.tobytes()
+        return blob.tobytes(), image.shape
 
     pending = []
 
     def drain(limit: int) -> None:
         while len(pending) > limit:
-            blob = pending.pop(0).result()
+            nonlocal shape
+            blob, shape = pending.pop(0).result()
             offsets.append(writer.images.tell())
             sizes.append(len(blob))
             writer.images.write(blob)
@@ -374,13 +378,13 @@ def analyse_file(
 
     try:
         for decoded in iter_images(path, max_side=settings.image_max_side):
-            shape = decoded.bgr.shape
             pts.append(decoded.pts_s)
-            pending.append(pool.submit(jpeg, decoded.bgr))
-            drain(8)
+            pending.append(pool.submit(jpeg, decoded))
+            drain(16)
         drain(0)
         if not pts:
             raise MediaError("video stream holds no pictures", path=path)
+        audio = audio_job.result()
         # Pictures past the end of the sound get silence; sound past the last picture stays.
         last_sample = int(round(pts[-1] * settings.grain_sr_hz)) + settings.params.n_fft
         if audio.size < last_sample:
@@ -396,6 +400,7 @@ def analyse_file(
     except BaseException:
         for f in pending:
             f.cancel()
+        audio_job.cancel()
         writer.images.seek(image_start)
         writer.images.truncate()
         writer.grains.truncate(grain_offset)
@@ -520,7 +525,7 @@ def build_corpus(
             for i in range(len(old.sources)):
                 if i not in replaced:
                     writer.copy_source(old, i)
-        with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for path in to_analyse:
                 file_start = done
 
