@@ -44,7 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="mix the target itself into the output sound (default 0)",
     )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (20)")
-    p.add_argument("--preset", default="veryfast", help="x264 speed preset (veryfast)")
+    p.add_argument("--preset", default="superfast", help="x264 speed preset (superfast)")
     add_engine_options(p)
     p.set_defaults(run=run)
 

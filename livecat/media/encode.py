@@ -6,10 +6,13 @@ import contextlib
 import os
 import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from livecat.errors import MediaError
@@ -51,7 +54,7 @@ class MosaicWriter:
         fps: Fraction,
         sr_hz: int,
         crf: int = 20,
-        preset: str = "veryfast",
+        preset: str = "superfast",
     ) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
@@ -86,7 +89,8 @@ class MosaicWriter:
             self.abort()
 
     def write_image(self, bgr: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+        # OpenCV converts to I420 about 3x faster than swscale's bgr24 path.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), "yuv420p")
         frame.pts = self._images
         self._images += 1
         self._mux(self.video.encode(frame))
@@ -156,6 +160,10 @@ class BackgroundWriter:
             kind, data = item
             try:
                 if kind == "image":
+                    if callable(data):
+                        data = data()
+                    elif hasattr(data, "result"):  # a Future from an image-making pool
+                        data = data.result()
                     self.writer.write_image(data)
                 else:
                     self.writer.write_audio(data)
@@ -167,7 +175,9 @@ class BackgroundWriter:
             raise self._error
         self._queue.put(item)
 
-    def write_image(self, bgr: np.ndarray) -> None:
+    def write_image(self, bgr: np.ndarray | Callable[[], np.ndarray] | Future) -> None:
+        """Queue a picture, a function that makes it (run on the encoder thread), or a
+        Future that will hold it."""
         self._put(("image", bgr))
 
     def write_audio(self, samples: np.ndarray) -> None:

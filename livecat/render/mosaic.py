@@ -12,6 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,32 @@ class MatchLog:
         self.tmp.unlink(missing_ok=True)
 
 
+class _PictureMaker:
+    """Decodes and letterboxes entries' images (on one worker thread, in order), keeping the
+    last one: consecutive pictures often show the same entry."""
+
+    def __init__(self, corpus: Corpus, *, width: int, height: int) -> None:
+        self.corpus = corpus
+        self.size = (width, height)
+        self.black = np.zeros((height, width, 3), np.uint8)
+        self.key: tuple[int, float] = (-2, 1.0)
+        self.image = self.black
+
+    def make(self, entry: int, brightness: float) -> np.ndarray:
+        if (entry, brightness) != self.key:
+            self.key = (entry, brightness)
+            if entry < 0:
+                self.image = self.black
+            else:
+                self.image = letterbox(
+                    self.corpus.image(entry),
+                    width=self.size[0],
+                    height=self.size[1],
+                    brightness=brightness,
+                )
+        return self.image
+
+
 def render(
     corpus: Corpus,
     target: str | os.PathLike[str],
@@ -102,7 +129,7 @@ def render(
     matches: str | os.PathLike[str] | None = None,
     mix_target: float = 0.0,
     crf: int = 20,
-    preset: str = "veryfast",
+    preset: str = "superfast",
     progress: Callable[[float, float], None] | None = None,
 ) -> RenderReport:
     """Re-create ``target``'s sound out of ``corpus`` and write it as an H.264 + AAC video.
@@ -139,37 +166,29 @@ def render(
     engine.reset()
     rate = rate_fraction(fps)
     log = MatchLog(matches, corpus) if matches else None
-    black = np.zeros((height, width, 3), np.uint8)
-    cache_entry, cache_image = -2, black
+    pictures = _PictureMaker(corpus, width=width, height=height)
+    total = round(image_count * sr / float(rate))
+    audio = np.pad(audio, (0, max(0, total - audio.size)))
+    engine.precompute_input(audio)
     try:
         mosaic = MosaicWriter(
             output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset
         )
-        with BackgroundWriter(mosaic) as writer:
+        # Three stages on their own threads (numpy, OpenCV and FFmpeg release the GIL): the
+        # engine here, image decoding and letterboxing, and encoding.
+        with BackgroundWriter(mosaic) as writer, ThreadPoolExecutor(1) as image_pool:
             for k in range(image_count):
                 # The picture for [t_k, t_k+1) shows what is decided by its middle.
                 start = round(k * sr / float(rate))
                 middle = round((k + 0.5) * sr / float(rate))
                 stop = round((k + 1) * sr / float(rate))
                 for a, b, snapshot in ((start, middle, True), (middle, stop, False)):
-                    block = audio[a:b]
-                    if block.size < b - a:
-                        block = np.concatenate([block, np.zeros(b - a - block.size, np.float32)])
-                    writer.write_audio(engine.process(block))
+                    writer.write_audio(engine.process(audio[a:b]))
                     if snapshot:
                         st = engine.state
                         entry, brightness = st.entry, st.brightness
                         source_t, distance = st.source_t_s, st.distance
-                key = entry if brightness >= 1.0 else -3
-                if key != cache_entry:
-                    if entry < 0:
-                        cache_image = black
-                    else:
-                        cache_image = letterbox(
-                            corpus.image(entry), width=width, height=height, brightness=brightness
-                        )
-                    cache_entry = key
-                writer.write_image(cache_image)
+                writer.write_image(image_pool.submit(pictures.make, entry, brightness))
                 if log:
                     log.row(start / sr, entry, source_t, distance)
                 if progress:

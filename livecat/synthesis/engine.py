@@ -18,7 +18,7 @@ import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.errors import ParameterError
-from livecat.features import DescriptorStream
+from livecat.features import Decimator, DescriptorStream, describe_at
 from livecat.synthesis.grains import GrainPlayer
 
 LEVEL_MODES = ("compensate", "match", "ignore")
@@ -232,8 +232,20 @@ class Engine:
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
 
+    def precompute_input(self, signal: np.ndarray) -> None:
+        """Describe a whole known input at once (offline render): the same descriptors the
+        stream would compute at every decision, in one vectorised pass. Call after
+        :meth:`reset`, then :meth:`process` the same samples from their start."""
+        params = self.corpus.params
+        factor = self.sr_hz // params.sr_hz
+        analysis = Decimator(factor).process(np.asarray(signal, np.float64))
+        decisions = np.arange(1, signal.shape[0] // self.hop + 1, dtype=np.int64)
+        ends = -(-(decisions * self.hop) // factor)  # decimated samples seen by then
+        self._pre_desc, self._pre_level = describe_at(analysis, ends, params)
+
     def reset(self) -> None:
         """Forget all streaming state: the next sample is the start of a new stream."""
+        self._pre_desc = self._pre_level = None
         self.player.reset()
         self.stream.reset()
         self._to_hop = self.hop
@@ -245,6 +257,8 @@ class Engine:
 
     _playhead = -1
     _gate_open = False
+    _pre_desc: np.ndarray | None = None
+    _pre_level: np.ndarray | None = None
     _gain_db = 0.0  # level gap (input - footage, dB) when the last grain started
 
     # -- processing --------------------------------------------------------------------------
@@ -279,7 +293,11 @@ class Engine:
         s = self.settings
         st = self.state
         st.decisions += 1
-        desc, level_db = self.stream.describe()
+        row = st.decisions - 1
+        if self._pre_desc is not None and row < self._pre_desc.shape[0]:
+            desc, level_db = self._pre_desc[row], float(self._pre_level[row])
+        else:
+            desc, level_db = self.stream.describe()
         st.level_db = level_db
         threshold = s.gate_db + (0.0 if self._gate_open else 3.0)  # 3 dB hysteresis
         if level_db < threshold:
@@ -323,15 +341,6 @@ class Engine:
         cont = self._continuation() if s.continuity > 0 else None
         if cont is not None:
             cont_entry, cont_start = cont
-            same_place = (
-                self.entry_source[choice] == self.entry_source[cont_entry]
-                and abs(choice - cont_entry) <= 1
-            )
-            cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
-            # Continuing costs its distance, less a continuity share; jumping costs the best
-            # candidate's distance plus a continuity share of the corpus's typical near-match
-            # distance (so two near-perfect matches do not trade places every hop).
-            jump_cost = choice_dist + s.continuity * self.typical_distance
             # Footage whose loudness drifts away from the input's (it falls silent while the
             # input speaks, or the reverse) cannot be levelled by gain without pumping: jump.
             input_db = self._recent_input_db()
@@ -344,10 +353,24 @@ class Engine:
                 and max(input_db, source_db) > s.gate_db  # silence has no loudness to follow
                 and abs(needed_db - self._gain_db) > 12.0
             )
-            if not drifted and (same_place or cont_dist * (1.0 - s.continuity) <= jump_cost):
-                choice, choice_dist, start = cont_entry, cont_dist, cont_start
-            else:
+            same_place = (
+                self.entry_source[choice] == self.entry_source[cont_entry]
+                and abs(choice - cont_entry) <= 1
+            )
+            if drifted:
                 cont = None
+            elif same_place:  # the best match is where the footage already is: play on
+                choice, start = cont_entry, cont_start
+            else:
+                # Continuing costs its distance, less a continuity share; jumping costs the
+                # best candidate's distance plus a continuity share of the corpus's typical
+                # near-match distance (so two near-perfect matches do not trade places).
+                cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
+                jump_cost = choice_dist + s.continuity * self.typical_distance
+                if cont_dist * (1.0 - s.continuity) <= jump_cost:
+                    choice, choice_dist, start = cont_entry, cont_dist, cont_start
+                else:
+                    cont = None
         if cont is None:
             st.jumps += 1
             self._last_jump[choice] = now
