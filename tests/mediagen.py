@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def write_video(
     sr_hz: int = 48000,
     vfr_pts_s: np.ndarray | None = None,
     codec: str = "libx264",
+    draw: Callable[[int, float], np.ndarray] | None = None,
 ) -> list[float]:
     """Encode a video whose image k shows :func:`encode_index_image` (k).
 
@@ -120,6 +122,8 @@ def write_video(
         Sound in ±1 at ``sr_hz``, AAC-encoded; None writes no audio track.
     vfr_pts_s : ndarray, optional
         Explicit presentation time of every image (variable frame rate).
+    draw : callable(k, t_s) -> BGR image, optional
+        Draws image k (shown at t_s) instead of its index code.
 
     Returns
     -------
@@ -149,9 +153,11 @@ def write_video(
             layout = "stereo" if audio.ndim == 2 else "mono"
             astream = container.add_stream("aac", rate=sr_hz, layout=layout)
         for k, tick in enumerate(pts_ticks):
-            frame = av.VideoFrame.from_ndarray(
-                encode_index_image(k, width=width, height=height), format="bgr24"
-            )
+            if draw is None:
+                image = encode_index_image(k, width=width, height=height)
+            else:
+                image = draw(k, tick * float(time_base))
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts = tick
             frame.time_base = time_base
             container.mux(video.encode(frame))
