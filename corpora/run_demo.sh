@@ -11,5 +11,5 @@ echo
 echo "the mosaic of the demo input: $media/demo-mosaic.mp4 (picks in $media/demo-mosaic.csv)"
 if "$bin/livecat" live --help >/dev/null 2>&1; then
   echo
-  exec "$bin/livecat" live "$corpus" --demo-input "$media/demo-input.wav"
+  exec "$bin/livecat" live "$corpus" --demo-input "$media/demo-input.wav" --hud
 fi

@@ -1,0 +1,73 @@
+"""Audio devices by index or name substring, the way python-sounddevice matches them, with
+errors that list the candidates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livecat.errors import DeviceError
+
+INSTALL_HINT = "PortAudio is missing: on Debian/Ubuntu `sudo apt install libportaudio2`"
+
+
+def sounddevice() -> Any:
+    """Import sounddevice lazily, turning a missing PortAudio into a clear error."""
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # the module is there, the library is not
+        raise DeviceError(f"{INSTALL_HINT} ({exc})") from None
+    return sd
+
+
+def _devices() -> list[dict[str, Any]]:
+    sd = sounddevice()
+    return [dict(d, index=i) for i, d in enumerate(sd.query_devices())]
+
+
+def describe_devices() -> str:
+    """The device list for ``livecat devices``: index, name, host API, channels, defaults."""
+    sd = sounddevice()
+    hostapis = sd.query_hostapis()
+    default_in, default_out = sd.default.device
+    lines = []
+    for d in _devices():
+        marks = ("<" if d["index"] == default_in else " ") + (
+            ">" if d["index"] == default_out else " "
+        )
+        lines.append(
+            f"{marks} {d['index']:3d}  {d['name']}  ({hostapis[d['hostapi']]['name']}; "
+            f"{d['max_input_channels']} in, {d['max_output_channels']} out, "
+            f"{d['default_samplerate']:.0f} Hz)"
+        )
+    if not lines:
+        return "no audio devices (is a sound server such as JACK or PipeWire running?)"
+    return "\n".join(lines) + "\n(< default input, > default output)"
+
+
+def resolve_device(spec: str | int | None, *, kind: str) -> int | None:
+    """Index of the device named by ``spec`` (an index or a case-insensitive substring of
+    its name) that has ``kind`` ("input" or "output") channels; None means the default."""
+    if spec is None or spec == "":
+        return None
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    devices = [d for d in _devices() if d[key] > 0]
+    if isinstance(spec, int) or str(spec).isdigit():
+        index = int(spec)
+        if any(d["index"] == index for d in devices):
+            return index
+        raise DeviceError(f"no {kind} device with index {index}; {_listing(devices)}")
+    matches = [d for d in devices if str(spec).lower() in d["name"].lower()]
+    if len(matches) == 1:
+        return int(matches[0]["index"])
+    if not matches:
+        raise DeviceError(f"no {kind} device matches {spec!r}; {_listing(devices)}")
+    exact = [d for d in matches if d["name"].lower() == str(spec).lower()]
+    if len(exact) == 1:
+        return int(exact[0]["index"])
+    raise DeviceError(f"{kind} device {spec!r} is ambiguous: {_listing(matches, 'candidates')}")
+
+
+def _listing(devices: list[dict[str, Any]], title: str = "available") -> str:
+    if not devices:
+        return "none available (see `livecat devices`)"
+    return f"{title}: " + ", ".join(f"{d['index']} {d['name']!r}" for d in devices)
