@@ -162,13 +162,13 @@ def run_live(args: argparse.Namespace) -> int:
     corpus = Corpus.open(args.corpus)
     has_input, has_output = _have_devices()
     input_file = args.input_file
-    if args.demo_input is not None and input_file is None and args.input is None and not has_input:
-        if True:
-            print(
-                f"livecat: no audio input device: playing {args.demo_input} as the input",
-                file=sys.stderr,
-            )
-            input_file = args.demo_input
+    wants_demo = args.demo_input is not None and input_file is None and args.input is None
+    if wants_demo and not has_input:
+        print(
+            f"livecat: no audio input device: playing {args.demo_input} as the input",
+            file=sys.stderr,
+        )
+        input_file = args.demo_input
     silent = False
     if input_file is not None and not has_output and args.output is None:
         print("livecat: no audio output device: running without sound", file=sys.stderr)
