@@ -99,6 +99,22 @@ def noise(
     return (10 ** (level_db / 20) * rng.standard_normal(int(duration_s * sr_hz))).astype(np.float32)
 
 
+def varied_notes(seconds: float, *, seed: int, sr_hz: int = 48000) -> np.ndarray:
+    """Short notes of random pitch and timbre: every 85 ms window of it is unique."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * sr_hz), np.float32)
+    pos = 0
+    while pos < out.size:
+        n = int(rng.uniform(0.06, 0.14) * sr_hz)
+        t = np.arange(n) / sr_hz
+        f0 = 110 * 2 ** rng.uniform(0, 4)
+        note = sum(rng.uniform(0.1, 1) / h * np.sin(2 * np.pi * f0 * h * t) for h in range(1, 6))
+        note *= np.hanning(n) * rng.uniform(0.2, 0.5)
+        out[pos : pos + n] += note[: out.size - pos]
+        pos += n
+    return out
+
+
 # -- files --------------------------------------------------------------------------------------
 def write_video(
     path: str | os.PathLike[str],

@@ -13,22 +13,6 @@ from livecat.synthesis import Engine, EngineSettings
 SR = 48000
 
 
-def varied_sound(seconds: float, *, seed: int) -> np.ndarray:
-    """Short notes of random pitch and timbre: every 85 ms window of it is unique."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(int(seconds * SR), np.float32)
-    pos = 0
-    while pos < out.size:
-        n = int(rng.uniform(0.06, 0.14) * SR)
-        t = np.arange(n) / SR
-        f0 = 110 * 2 ** rng.uniform(0, 4)
-        note = sum(rng.uniform(0.1, 1) / h * np.sin(2 * np.pi * f0 * h * t) for h in range(1, 6))
-        note *= np.hanning(n) * rng.uniform(0.2, 0.5)
-        out[pos : pos + n] += note[: out.size - pos]
-        pos += n
-    return out
-
-
 def run(engine: Engine, audio: np.ndarray, block: int) -> tuple[np.ndarray, list[int]]:
     engine.reset()
     out = np.zeros_like(audio)
@@ -42,7 +26,7 @@ def run(engine: Engine, audio: np.ndarray, block: int) -> tuple[np.ndarray, list
 @pytest.fixture(scope="module")
 def varied_corpus(tmp_path_factory) -> tuple[Corpus, list[np.ndarray]]:
     d = tmp_path_factory.mktemp("varied")
-    sounds = [varied_sound(8.0, seed=s) for s in (1, 2)]
+    sounds = [mediagen.varied_notes(8.0, seed=s) for s in (1, 2)]
     paths = []
     for i, sound in enumerate(sounds):
         path = d / f"v{i}.mp4"
@@ -65,7 +49,7 @@ def sine_corpus(tmp_path_factory) -> Corpus:
 
 def test_any_block_size_gives_the_same_output_and_pictures(varied_corpus):
     corpus, _ = varied_corpus
-    target = varied_sound(3.0, seed=9)
+    target = mediagen.varied_notes(3.0, seed=9)
     engine = Engine(corpus, settings=EngineSettings(jitter=0.2, seed=3))
     reference, _ = run(engine, target, 512)
     for block in (17, 256, 1000, 4097):
@@ -131,7 +115,7 @@ def _spectrogram_correlation(a: np.ndarray, b: np.ndarray, n: int = 1024) -> flo
 
 def test_more_continuity_gives_longer_runs(varied_corpus):
     corpus, _ = varied_corpus
-    target = varied_sound(4.0, seed=11)  # not in the corpus: every pick is a compromise
+    target = mediagen.varied_notes(4.0, seed=11)  # not in the corpus: every pick is a compromise
     jumps = {}
     for continuity in (0.0, 0.3, 0.7):
         engine = Engine(corpus, settings=EngineSettings(continuity=continuity))
@@ -181,7 +165,7 @@ def test_level_compensation_follows_the_input_loudness(varied_corpus):
 
 def test_seeded_jitter_is_deterministic(varied_corpus):
     corpus, _ = varied_corpus
-    target = varied_sound(2.0, seed=5)
+    target = mediagen.varied_notes(2.0, seed=5)
     a, ea = run(Engine(corpus, settings=EngineSettings(jitter=0.5, seed=1)), target, 256)
     b, eb = run(Engine(corpus, settings=EngineSettings(jitter=0.5, seed=1)), target, 256)
     _, ec = run(Engine(corpus, settings=EngineSettings(jitter=0.5, seed=2)), target, 256)
