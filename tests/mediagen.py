@@ -115,6 +115,19 @@ def varied_notes(seconds: float, *, seed: int, sr_hz: int = 48000) -> np.ndarray
     return out
 
 
+def spectrogram_similarity(a: np.ndarray, b: np.ndarray, *, n: int = 1024) -> float:
+    """Correlation of two sounds' log-magnitude spectrograms (Hann frames of ``n``), floored
+    60 dB below the loudest bin: 1 for the same sound, whatever the phase."""
+    frames = min(a.size, b.size) // n
+    window = np.hanning(n)
+    spec_a = np.abs(np.fft.rfft(a[: frames * n].reshape(frames, n) * window, axis=1))
+    spec_b = np.abs(np.fft.rfft(b[: frames * n].reshape(frames, n) * window, axis=1))
+    floor = 1e-3 * max(spec_a.max(), spec_b.max())
+    return float(
+        np.corrcoef(np.log10(spec_a + floor).ravel(), np.log10(spec_b + floor).ravel())[0, 1]
+    )
+
+
 # -- files --------------------------------------------------------------------------------------
 def write_video(
     path: str | os.PathLike[str],

@@ -110,7 +110,7 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir,
     segment = played[start : start + len(cut)]
     assert np.abs(segment).max() > 0.01, "nothing came out"
     best = max(
-        (_spectral_similarity(segment[lag:], cut[: len(cut) - lag]), lag)
+        (mediagen.spectrogram_similarity(segment[lag:], cut[: len(cut) - lag], n=2048), lag)
         for lag in range(0, 4800, 128)
     )
     assert best[0] > 0.8, best
@@ -121,14 +121,3 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir,
     expected_lo = (offset_s + before - 0.25) * 25
     expected_hi = (offset_s + after + 0.25) * 25
     assert expected_lo <= index <= expected_hi, (index, expected_lo, expected_hi)
-
-
-def _spectral_similarity(a: np.ndarray, b: np.ndarray, n: int = 2048) -> float:
-    frames = min(a.size, b.size) // n
-    window = np.hanning(n)
-    spec_a = np.abs(np.fft.rfft(a[: frames * n].reshape(frames, n) * window, axis=1))
-    spec_b = np.abs(np.fft.rfft(b[: frames * n].reshape(frames, n) * window, axis=1))
-    floor = 1e-3 * max(spec_a.max(), spec_b.max())
-    return float(
-        np.corrcoef(np.log10(spec_a + floor).ravel(), np.log10(spec_b + floor).ravel())[0, 1]
-    )

@@ -160,33 +160,22 @@ def run_build(args: argparse.Namespace) -> int:
         index=IndexSettings(M=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
         weighting=Weighting(timbre=args.timbre_weight, pitch=args.pitch_weight),
     )
-    progress = _Progress()
-    try:
-        report = build_corpus(
-            args.inputs,
-            args.output,
-            settings=settings,
-            progress=progress.progress,
-            file_done=progress.file_done,
-        )
-    finally:
-        progress.close()
-    return _summarise(report, "built")
+    return _summarise(_build_with_progress(args.inputs, args.output, settings=settings), "built")
 
 
 def run_add(args: argparse.Namespace) -> int:
+    report = _build_with_progress(args.inputs, args.corpus, add_to_existing=True)
+    return _summarise(report, "updated")
+
+
+def _build_with_progress(inputs, corpus, **kwargs) -> BuildReport:
     progress = _Progress()
     try:
-        report = build_corpus(
-            args.inputs,
-            args.corpus,
-            add_to_existing=True,
-            progress=progress.progress,
-            file_done=progress.file_done,
+        return build_corpus(
+            inputs, corpus, progress=progress.progress, file_done=progress.file_done, **kwargs
         )
     finally:
         progress.close()
-    return _summarise(report, "updated")
 
 
 def _size(n: float) -> str:

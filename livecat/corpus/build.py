@@ -25,6 +25,7 @@ import numpy as np
 
 from livecat import __version__
 from livecat.corpus.store import (
+    DATA_FILES,
     ENTRY_DTYPE,
     MANIFEST,
     Corpus,
@@ -245,17 +246,7 @@ class _Writer:
             sources=[asdict(s) for s in self.sources],
             stats={"mean": mean.tolist(), "scale": scale.tolist()},
         )
-        manifest["files"] = {
-            name: (self.tmp / name).stat().st_size
-            for name in (
-                "entries.npy",
-                "descriptors.npy",
-                "levels.npy",
-                "images.bin",
-                "grains.npy",
-                "index.hnsw",
-            )
-        }
+        manifest["files"] = {name: (self.tmp / name).stat().st_size for name in DATA_FILES}
         for name in manifest["files"]:
             _fsync(self.tmp / name)
         # The manifest is written last: a directory without it never opens as a corpus.
