@@ -121,3 +121,37 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir,
     expected_lo = (offset_s + before - 0.25) * 25
     expected_hi = (offset_s + after + 0.25) * 25
     assert expected_lo <= index <= expected_hi, (index, expected_lo, expected_hi)
+
+
+def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir):
+    missing = livehelpers.missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
+    server = f"livecat-loss-{os.getpid()}"
+    with livehelpers.jack_server(server) as env:
+        live = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "livecat",
+                "live",
+                str(corpus_dir),
+                "--headless",
+                "--duration",
+                "8",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4.0)
+    # The server is gone: livecat must keep running, then resume once it is back.
+    time.sleep(2.0)
+    assert live.poll() is None, live.communicate()[1]
+    with livehelpers.jack_server(server):
+        _, err = live.communicate(timeout=40)
+    assert live.returncode == 0, err
+    assert "Traceback" not in err
+    assert "the audio device is back: restarting" in err
+    assert err.count("livecat: stopped after") == 2

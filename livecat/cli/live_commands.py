@@ -239,4 +239,14 @@ def run_live(args: argparse.Namespace) -> int:
         f"{p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block",
         file=sys.stderr,
     )
+    if player.restart_wanted and not display.stop_requested:
+        print("livecat: the audio device is back: restarting", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "livecat", *sys.argv[1:]])
+    if player.stuck:
+        # PortAudio still holds a stream whose server vanished; its exit handler would block
+        # on it. Everything of ours is written and closed: leave without it.
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(0)
     return 0

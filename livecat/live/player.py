@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import subprocess
 import sys
 import threading
 import time
@@ -104,6 +105,10 @@ class LivePlayer:
         self.stream_error: str | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._reconnector: threading.Thread | None = None
+        self._abandoned: list = []
+        self.restart_wanted = False  # the device is back after a loss: restart the process
+        self.stuck = False  # PortAudio did not let go of a dead stream: exit without it
         self.started_at = 0.0
         self._channels = (
             [c - 1 for c in settings.input_channels] if settings.input_channels else None
@@ -254,33 +259,75 @@ class LivePlayer:
                 next_t = time.perf_counter()
 
     def supervise(self) -> bool:
-        """Called about once a second by the display: reopen a stream that died. Returns
-        whether audio is flowing."""
+        """Called about once a second by the display: is audio flowing? A stream that died
+        (device unplugged, sound server gone) is replaced by a background reconnector that
+        retries every second; the display never waits on PortAudio (closing a stream whose
+        JACK server vanished can block for good)."""
         if self.settings.silent:
             return True
         if self.stream is not None and self.stream.active:
             return True
-        if self.stream is not None:
+        if self._reconnector is None or not self._reconnector.is_alive():
+            dead, self.stream = self.stream, None
             self.stream_error = "audio stream stopped"
-            with contextlib.suppress(Exception):  # a dead stream may fail to close
-                self.stream.close(ignore_errors=True)
-            self.stream = None
-        try:
-            self._open_stream()
-        except DeviceError:
-            return False
-        return True
+            self._reconnector = threading.Thread(
+                target=self._reconnect, args=(dead,), name="livecat-reconnect", daemon=True
+            )
+            self._reconnector.start()
+        return False
+
+    def _reconnect(self, dead) -> None:
+        """Wait for the audio device to come back, then ask for a restart.
+
+        PortAudio cannot recover in-process from a sound server that went away (closing the
+        dead stream or re-initialising blocks for good), so a child process probes the
+        devices every second; once the stream could open again, :attr:`restart_wanted` is
+        set and the command line re-executes livecat with the same arguments.
+        """
+        self._abandoned.append(dead)  # never closed: that would block
+        probe = (
+            "import sys\n"
+            "from livecat.live.devices import resolve_device, sounddevice\n"
+            "sd = sounddevice()\n"
+            f"resolve_device({self.settings.input_device!r}, kind='input')\n"
+            f"resolve_device({self.settings.output_device!r}, kind='output')\n"
+            "sd.check_input_settings() if sd.query_devices() else sys.exit(1)\n"
+        )
+        while not self._stop.is_set():
+            try:
+                ok = (
+                    subprocess.run(
+                        [sys.executable, "-c", probe], capture_output=True, timeout=10
+                    ).returncode
+                    == 0
+                )
+            except subprocess.TimeoutExpired:
+                ok = False
+            if ok:
+                self.restart_wanted = True
+                return
+            self._stop.wait(1.0)
 
     def stop(self) -> None:
+        """Stop within a second, even if the stream hangs: a stream that is not running any
+        more is abandoned rather than closed (PortAudio may block on it)."""
         self._stop.set()
-        if self.stream is not None:
-            try:
-                self.stream.stop(ignore_errors=True)
-                self.stream.close(ignore_errors=True)
-            finally:
-                self.stream = None
+        stream, self.stream = self.stream, None
+        if stream is not None and stream.active:
+            closer = threading.Thread(target=self._close, args=(stream,), daemon=True)
+            closer.start()
+            closer.join(timeout=1.0)
+            self.stuck = closer.is_alive()
+        elif stream is not None or (self._reconnector is not None and self._reconnector.is_alive()):
+            self.stuck = True
         if self._thread is not None:
             self._thread.join(timeout=1.0)
+
+    @staticmethod
+    def _close(stream) -> None:
+        with contextlib.suppress(Exception):
+            stream.stop(ignore_errors=True)
+            stream.close(ignore_errors=True)
 
     # -- figures for the HUD and the benchmarks ------------------------------------------------
     def callback_percentiles(self) -> tuple[float, float]:

@@ -255,6 +255,8 @@ class Display:
             if now - last_supervise >= 1.0:
                 last_supervise = now
                 self.audio_ok = self.player.supervise()
+            if self.player.restart_wanted:
+                break
             self._tick()
             if s.headless:
                 time.sleep(period)
