@@ -223,8 +223,8 @@ class Engine:
             self.stream = DescriptorStream(self.corpus.params, input_sr_hz=self.sr_hz)
             self._to_hop = hop
         self._k = min(settings.k, self._count)
-        # Loudness is compared over the last two hops: short enough to follow syllables.
-        self._level_window = 2 * self.hop
+        # Loudness is compared over the last hop: short enough to follow syllables.
+        self._level_window = self.hop
         self._level_window_analysis = max(
             1, self._level_window * self.corpus.params.sr_hz // self.sr_hz
         )
