@@ -81,6 +81,27 @@ def _passthrough(server: str):
     return client, xruns
 
 
+FEEDER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import numpy as np, livehelpers
+sound = np.random.default_rng(3).standard_normal(48000 * int({seconds} + 1)).astype(np.float32)
+client = livehelpers.PlayRecord({server!r}, 0.2 * sound, record_s=1.0)
+client.connect_to("PortAudio")
+client.play()
+time.sleep({seconds})
+client.close()
+"""
+
+
+def _feeder_process(server: str, seconds: float):
+    """A separate process playing noise into livecat's input for ``seconds``."""
+    import subprocess
+
+    code = FEEDER.format(tests=str(HERE.parent / "tests"), seconds=seconds, server=server)
+    return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+
+
 def _busy_display(corpus, stop: threading.Event, shown: list[int], *, fps: float) -> None:
     """What a busy display does: a new image decoded and letterboxed to 1280x720 at ``fps``
     (0: non-stop, a worst case no real display reaches)."""
@@ -172,32 +193,33 @@ def main(argv: list[str] | None = None) -> int:
         busy.start()
         try:
             lc_latency = _onset_latency(server, "PortAudio")
-            # Feed music-like noise for the xrun run while the display is busy.
-            feeder_sound = np.tile(
-                np.random.default_rng(3).standard_normal(SR).astype(np.float32) * 0.2,
-                int(args.xrun_seconds) + 2,
-            )
-            feeder = livehelpers.PlayRecord(server, feeder_sound, record_s=1.0)
-            feeder.connect_to("PortAudio")
+            # Feed noise from another process (a JACK client in this one would compete for
+            # the GIL with livecat's callback and inflate what is measured) while the
+            # display thread is busy.
+            feeder = _feeder_process(server, args.xrun_seconds + 1)
+            time.sleep(1.0)
             xruns_before = player.xruns()
-            feeder.play()
+            first_callback = int(player.counters[0])
             time.sleep(args.xrun_seconds)
-            feeder.close()
+            last_callback = int(player.counters[0])
+            feeder.wait(timeout=30)
             lc_xruns = player.xruns() - xruns_before
-            p50, p99 = player.callback_percentiles()
+            slots = (
+                np.arange(max(first_callback, last_callback - player.TIMING_SLOTS), last_callback)
+                % player.TIMING_SLOTS
+            )
+            p50, p99 = np.percentile(player.callback_s[slots], [50, 99])
             # Picture latency: the display loop in headless mode, same process.
             display = Display(
                 corpus, player, settings=DisplaySettings(headless=True, duration_s=5.0)
             )
-            feeder = livehelpers.PlayRecord(server, feeder_sound[: SR * 10], record_s=1.0)
-            feeder.connect_to("PortAudio")
-            feeder.play()
+            feeder = _feeder_process(server, 6.0)
             import contextlib
             import io
 
             with contextlib.redirect_stdout(io.StringIO()):
                 display.run()
-            feeder.close()
+            feeder.wait(timeout=30)
             pictures = np.array(display.picture_latency_s) * 1000
         finally:
             stop.set()

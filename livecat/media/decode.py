@@ -88,10 +88,31 @@ class DecodedImage:
     def bgr(self) -> np.ndarray:
         image = self.pixels
         if self.layout == "i420":
+            h, w = image.shape[0] * 2 // 3, image.shape[1]
+            if (w, h) != self.size and self.size[0] % 2 == 0 == self.size[1] % 2:
+                image = _scale_i420(image, width=w, height=h, size=self.size)
             image = cv2.cvtColor(image, cv2.COLOR_YUV2BGR_I420)
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         return image
+
+
+def _scale_i420(
+    planes: np.ndarray, *, width: int, height: int, size: tuple[int, int]
+) -> np.ndarray:
+    """Scale stacked I420 planes before colour conversion: converting the smaller picture
+    costs a fraction of converting the decoder's full-size one."""
+    new_w, new_h = size
+    y = planes[:height]
+    chroma = planes[height:].reshape(2, height // 2, width // 2)
+    out = np.empty((new_h * 3 // 2, new_w), np.uint8)
+    cv2.resize(y, (new_w, new_h), dst=out[:new_h], interpolation=cv2.INTER_AREA)
+    scaled = out[new_h:].reshape(2, new_h // 2, new_w // 2)
+    for plane in range(2):
+        scaled[plane] = cv2.resize(
+            chroma[plane], (new_w // 2, new_h // 2), interpolation=cv2.INTER_AREA
+        )
+    return out
 
 
 def _open(path: Path) -> av.container.InputContainer:
