@@ -365,8 +365,19 @@ class Engine:
                 # Continuing costs its distance, less a continuity share; jumping costs the
                 # best candidate's distance plus a continuity share of the corpus's typical
                 # near-match distance (so two near-perfect matches do not trade places).
-                cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
                 jump_cost = choice_dist + s.continuity * self.typical_distance
+                # The stored entries around the playhead bound the continuation's distance
+                # well enough when it is far off either way; only a close call pays for the
+                # exact descriptor of the playhead's window.
+                rough = min(
+                    self._distance(e, level_db)
+                    for e in (cont_entry, cont_entry + 1)
+                    if e < self._count and self.entry_source[e] == self.entry_source[cont_entry]
+                )
+                if rough * (1.0 - s.continuity) > 3.0 * jump_cost:
+                    cont_dist = rough
+                else:
+                    cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
                 if cont_dist * (1.0 - s.continuity) <= jump_cost:
                     choice, choice_dist, start = cont_entry, cont_dist, cont_start
                 else:
