@@ -129,6 +129,20 @@ def spectrogram_similarity(a: np.ndarray, b: np.ndarray, *, n: int = 1024) -> fl
 
 
 # -- files --------------------------------------------------------------------------------------
+def _frame_rate(fps: float) -> Fraction:
+    """25 -> 25; 29.97 (or 30000/1001 as a float) -> 30000/1001, likewise 23.976 and 59.94."""
+    for base in (24, 30, 60):
+        if abs(fps - base * 1000 / 1001) < 0.005:
+            return Fraction(base * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
+
+
+def read_video_times(path: str | os.PathLike[str]) -> list[float]:
+    """``frame.time`` (s) of every image PyAV decodes from the first video stream."""
+    with av.open(str(path)) as container:
+        return [frame.time for frame in container.decode(video=0)]
+
+
 def write_video(
     path: str | os.PathLike[str],
     *,
@@ -140,101 +154,127 @@ def write_video(
     vfr_pts_s: np.ndarray | None = None,
     codec: str = "libx264",
     draw: Callable[[int, float], np.ndarray] | None = None,
+    options: dict[str, str] | None = None,
+    audio_codec: str = "aac",
 ) -> list[float]:
     """Encode a video whose image k shows :func:`encode_index_image` (k).
+
+    The container follows the suffix (.mp4, .mov, .mkv, ...); sound and pictures are
+    interleaved in time order, as in real files.
 
     Parameters
     ----------
     fps : float, optional
-        Constant rate (29.97 and friends as given); ignored with ``vfr_pts_s``.
+        Constant rate in images/s (29.97, 23.976 and 59.94 mean 30000/1001 and friends);
+        ``floor(duration_s * fps)`` images.  Ignored with ``vfr_pts_s``.
+    size : (int, int)
+        (width, height) in pixels, even for yuv420p.
+    duration_s : float
+        Length of the picture track in seconds (not used with ``vfr_pts_s``).
     audio : ndarray (n,) or (n, 2), optional
-        Sound in ±1 at ``sr_hz``, AAC-encoded; None writes no audio track.
+        Sound in ±1 at ``sr_hz`` Hz, written in full; None writes no audio track.
     vfr_pts_s : ndarray, optional
-        Explicit presentation time of every image (variable frame rate).
+        Explicit, increasing presentation time (s) of every image (variable frame rate),
+        stored on a 1/90000 s clock (Matroska rounds to 1 ms).
+    codec : str
+        Video encoder (libx264, mpeg4, libvpx-vp9, ...).
     draw : callable(k, t_s) -> BGR image, optional
         Draws image k (shown at t_s) instead of its index code.
+    options : dict, optional
+        Encoder options; default ``{"crf": "18", "preset": "veryfast"}`` for libx264.
+    audio_codec : str
+        ``aac``; ``pcm_s16le`` (lossless) works in .mov and .mkv, ``flac`` in .mkv.
 
     Returns
     -------
     list of float
-        Presentation time of each image in seconds, as a decoder reads it back.
+        Presentation time (s) of each image exactly as PyAV decodes it (``frame.time``);
+        checked to be within 1 ms of the requested times.
     """
     path = Path(path)
     width, height = size
     if vfr_pts_s is not None:
         time_base = Fraction(1, 90000)
         pts_ticks = [int(round(t * 90000)) for t in vfr_pts_s]
+        if np.any(np.diff(pts_ticks) <= 0):
+            raise ValueError("vfr_pts_s must increase by more than 1/90000 s per image")
         rate = Fraction(25)
     else:
-        rate = Fraction(fps).limit_denominator(1001)
+        if fps is None:
+            raise ValueError("give fps or vfr_pts_s")
+        rate = _frame_rate(fps)
         count = int(np.floor(duration_s * rate + 1e-9))
         time_base = 1 / rate
         pts_ticks = list(range(count))
+    if options is None:
+        options = {"crf": "18", "preset": "veryfast"} if codec == "libx264" else {}
+    audio_frames: list[av.AudioFrame] = []
+    if audio is not None:
+        data = np.atleast_2d(np.asarray(audio, np.float32).T)  # (channels, n)
+        layout = "stereo" if data.shape[0] == 2 else "mono"
+        for start in range(0, data.shape[1], 1024):
+            chunk = np.ascontiguousarray(data[:, start : start + 1024])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            frame.sample_rate = sr_hz
+            frame.pts = start
+            frame.time_base = Fraction(1, sr_hz)
+            audio_frames.append(frame)
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=rate)
         video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
-        video.codec_context.options = {"crf": "18", "preset": "veryfast"}
+        video.codec_context.options = dict(options)
         astream = None
         if audio is not None:
-            layout = "stereo" if audio.ndim == 2 else "mono"
-            astream = container.add_stream("aac", rate=sr_hz, layout=layout)
+            astream = container.add_stream(audio_codec, rate=sr_hz, layout=layout)
+        pending = iter(audio_frames)
+        next_audio = next(pending, None)
         for k, tick in enumerate(pts_ticks):
+            t_s = tick * float(time_base)
+            while next_audio is not None and next_audio.pts / sr_hz <= t_s:
+                container.mux(astream.encode(next_audio))
+                next_audio = next(pending, None)
             if draw is None:
                 image = encode_index_image(k, width=width, height=height)
             else:
-                image = draw(k, tick * float(time_base))
+                image = draw(k, t_s)
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts = tick
             frame.time_base = time_base
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
+        while next_audio is not None:
+            container.mux(astream.encode(next_audio))
+            next_audio = next(pending, None)
         if astream is not None:
-            data = np.atleast_2d(np.asarray(audio, np.float32).T)  # (channels, n)
-            layout = "stereo" if data.shape[0] == 2 else "mono"
-            step = 1024
-            for start in range(0, data.shape[1], step):
-                chunk = np.ascontiguousarray(data[:, start : start + step])
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-                frame.sample_rate = sr_hz
-                frame.pts = start
-                frame.time_base = Fraction(1, sr_hz)
-                container.mux(astream.encode(frame))
             container.mux(astream.encode(None))
-    return [tick * float(time_base) for tick in pts_ticks]
+    wanted = [tick * float(time_base) for tick in pts_ticks]
+    times = read_video_times(path)
+    if len(times) != len(wanted) or any(
+        abs(a - b) > 1e-3 for a, b in zip(times, wanted, strict=True)
+    ):
+        raise RuntimeError(f"{path}: wrote {len(wanted)} images, decoded {len(times)} other times")
+    return times
 
 
 def write_audio(path: str | os.PathLike[str], audio: np.ndarray, *, sr_hz: int) -> None:
-    """WAV (16-bit), FLAC or M4A (AAC) by suffix; mono (n,) or stereo (n, 2)."""
+    """WAV (16-bit), FLAC, M4A (AAC) or MP3 by suffix; mono (n,) or stereo (n, 2) in ±1."""
     path = Path(path)
-    codec = {".wav": "pcm_s16le", ".flac": "flac", ".m4a": "aac"}[path.suffix.lower()]
-    data = np.atleast_2d(np.asarray(audio, np.float32).T)
+    codecs = {".wav": "pcm_s16le", ".flac": "flac", ".m4a": "aac", ".mp3": "libmp3lame"}
+    codec = codecs[path.suffix.lower()]
+    data = np.atleast_2d(np.clip(np.asarray(audio, np.float32), -1, 1).T)  # (channels, n)
     layout = "stereo" if data.shape[0] == 2 else "mono"
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=sr_hz, layout=layout)
-        fmt = "s16" if codec == "pcm_s16le" else stream.format.name
-        step = 1024
-        for start in range(0, data.shape[1], step):
-            chunk = data[:, start : start + step]
-            if fmt == "s16":
-                pcm = (np.clip(chunk, -1, 1) * 32767).astype(np.int16).T.reshape(1, -1)
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(pcm), format="s16", layout=layout
-                )
-            else:
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(chunk), format="fltp", layout=layout
-                )
-                if fmt != "fltp":
-                    frame = av.AudioResampler(format=fmt, layout=layout, rate=sr_hz).resample(
-                        frame
-                    )[0]
+        for start in range(0, data.shape[1], 1024):
+            chunk = np.ascontiguousarray(data[:, start : start + 1024])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
             frame.sample_rate = sr_hz
             frame.pts = start
             frame.time_base = Fraction(1, sr_hz)
-            container.mux(stream.encode(frame))
+            container.mux(stream.encode(frame))  # PyAV converts to the codec's format
         container.mux(stream.encode(None))
 
 
@@ -260,8 +300,25 @@ def score_notes(
     tempo_bpm: float,
     max_duration_s: float | None = None,
 ) -> list[Note]:
-    """Notes of a score from music21's bundled corpus, timed at ``tempo_bpm`` quarter notes
-    per minute; one part, or all parts (chords) when ``part`` is None."""
+    """Notes of a score from music21's bundled corpus (nothing is downloaded).
+
+    Parameters
+    ----------
+    score : str
+        A bundled work, e.g. ``"bach/bwv66.6"``, ``"bach/bwv269"``, ``"bach/bwv1.6"``.
+    part : int or None
+        Part index (0 = soprano in the chorales); None takes all parts (chords).
+    tempo_bpm : float
+        Quarter notes per minute; the score's own tempo marks are ignored.
+    max_duration_s : float, optional
+        Notes starting at or after this time (s) are dropped, later ends cut to it.
+
+    Returns
+    -------
+    list of (start_s, end_s, midi_pitch, velocity)
+        Sorted; tied notes merged into one, grace notes dropped, repeats not expanded,
+        velocity 90.
+    """
     import music21
 
     parsed = music21.corpus.parse(score)
@@ -269,12 +326,14 @@ def score_notes(
     seconds_per_quarter = 60.0 / tempo_bpm
     notes: list[Note] = []
     for p in parts:
-        for element in p.flatten().notes:
+        for element in p.stripTies().flatten().notes:
             start = float(element.offset) * seconds_per_quarter
             end = start + float(element.quarterLength) * seconds_per_quarter
-            if max_duration_s is not None and start >= max_duration_s:
+            if end <= start or (max_duration_s is not None and start >= max_duration_s):
                 continue
-            for pitch in getattr(element, "pitches", [element.pitch]):
+            if max_duration_s is not None:
+                end = min(end, max_duration_s)
+            for pitch in element.pitches:
                 notes.append((start, end, int(pitch.midi), 90))
     return sorted(notes)
 
@@ -287,8 +346,11 @@ def _write_midi(notes: list[Note], path: Path, *, program: int) -> None:
     """A type-0 standard MIDI file (480 ticks per quarter at 120 bpm = 960 ticks/s)."""
     events = []
     for start, end, pitch, velocity in notes:
-        events.append((int(round(start * 960)), 1, bytes([0x90, pitch, velocity])))
-        events.append((int(round(end * 960)), 0, bytes([0x80, pitch, 0])))
+        on, off = int(round(start * 960)), int(round(end * 960))
+        if off <= on:  # a note-off sorted before its note-on would leave it hanging
+            continue
+        events.append((on, 1, bytes([0x90, pitch & 0x7F, min(max(velocity, 1), 127)])))
+        events.append((off, 0, bytes([0x80, pitch & 0x7F, 0])))
     events.sort()
     track = bytearray(b"\x00\xff\x51\x03\x07\xa1\x20")  # tempo 500000 us per quarter
     track += bytes([0x00, 0xC0, program & 0x7F])
