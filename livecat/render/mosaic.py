@@ -143,7 +143,8 @@ def render(
     matches : path, optional
         CSV with one row per output picture (``t_s,source,source_t_s,entry,distance``).
     mix_target : float, 0..1
-        How much of the target itself is mixed into the output audio.
+        Crossfade of the output sound: the target at ``mix_target``, the grains at
+        ``1 - mix_target``.
     progress : callable(done_s, total_s), optional
     """
     started = time.perf_counter()
@@ -157,7 +158,7 @@ def render(
     width, height = size or corpus_size(corpus)
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
-    settings = (settings or EngineSettings()).with_(dry=mix_target, wet=1.0 - mix_target * 0.5)
+    settings = (settings or EngineSettings()).with_(dry=mix_target, wet=1.0 - mix_target)
     sr = corpus.grain_sr_hz
     duration_s = audio.size / sr
     image_count = max(1, math.ceil(duration_s * fps - 1e-9))

@@ -22,13 +22,11 @@ from livecat.features import Decimator, DescriptorStream, describe_at
 from livecat.synthesis.grains import GrainPlayer
 
 LEVEL_MODES = ("compensate", "match", "ignore")
+GATE_MODES = ("hold", "fade", "idle")
 
 
 def _db(power: float) -> float:
     return 10.0 * math.log10(power + 1e-12)
-
-
-GATE_MODES = ("hold", "fade", "idle")
 
 
 @dataclass(frozen=True)
@@ -44,9 +42,11 @@ class EngineSettings:
     k : int
         Candidates fetched from the index per decision.
     continuity : float, 0..1
-        Preference for continuing the current source: the continuation wins unless the best
-        jump is closer than ``(1 - continuity)`` times its distance. 0 jumps to the nearest
-        entry every hop; 0.3 lets real footage run when it still fits.
+        Preference for letting the current footage run on. Continuing costs its distance
+        times ``(1 - continuity)``; jumping costs the best candidate's distance plus
+        ``continuity`` times the corpus's typical near-match distance. 0 jumps to the nearest
+        entry every hop; 0.3 lets real footage run while it still fits; 1 never jumps unless
+        the footage ends or its loudness drifts away from the input's.
     no_repeat_s : float
         An entry jumped to is not jumped to again for this long (continuations are free).
     level_mode : {"compensate", "match", "ignore"}
