@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -191,16 +191,16 @@ class _Writer:
         record: SourceRecord,
         *,
         entries: np.ndarray,
-        descriptors: np.ndarray,
-        levels: np.ndarray,
+        descriptors: np.ndarray | Future,
+        levels: np.ndarray | None,
     ) -> None:
         entries = entries.copy()
         entries["source"] = len(self.sources)
         record.first_entry = self.entry_count
         self.sources.append(record)
         self.entries.append(entries)
-        self.descriptors.append(np.asarray(descriptors, np.float32))
-        self.levels.append(np.asarray(levels, np.float32))
+        self.descriptors.append(descriptors)  # an array, or a Future of (descriptors, levels)
+        self.levels.append(levels)
         self.entry_count += len(entries)
 
     def copy_source(self, old: Corpus, index: int) -> None:
@@ -232,10 +232,19 @@ class _Writer:
         self.grains.close()
         dim = self.settings.params.dim
         entries = np.concatenate(self.entries) if self.entries else np.zeros(0, ENTRY_DTYPE)
+        for i, item in enumerate(self.descriptors):
+            if isinstance(item, Future):
+                self.descriptors[i], self.levels[i] = item.result()
         descriptors = (
-            np.concatenate(self.descriptors) if self.descriptors else np.zeros((0, dim), np.float32)
+            np.concatenate(self.descriptors).astype(np.float32, copy=False)
+            if self.descriptors
+            else np.zeros((0, dim), np.float32)
         )
-        levels = np.concatenate(self.levels) if self.levels else np.zeros(0, np.float32)
+        levels = (
+            np.concatenate(self.levels).astype(np.float32, copy=False)
+            if self.levels
+            else np.zeros(0, np.float32)
+        )
         mean, scale = standardisation(descriptors, self.settings)
         np.save(self.tmp / "entries.npy", entries, allow_pickle=False)
         np.save(self.tmp / "descriptors.npy", descriptors, allow_pickle=False)
@@ -382,12 +391,11 @@ def analyse_file(
             audio = np.concatenate([audio, np.zeros(last_sample - audio.size, np.float32)])
         grains = _to_int16(audio)
         writer.grains.append(grains)
-        analysis = Decimator(settings.grain_sr_hz // settings.params.sr_hz).process(
-            grains.astype(np.float64) / 32768.0
-        )
         pts_arr = np.asarray(pts)
-        ends = np.round(pts_arr * settings.params.sr_hz).astype(np.int64)
-        descriptors, levels = describe_at(analysis, ends, settings.params)
+        # Described on a worker while the next file decodes; the writer collects it at the end.
+        described = pool.submit(
+            _describe_source, grains, pts_arr, settings.params, settings.grain_sr_hz
+        )
     except BaseException:
         for f in pending:
             f.cancel()
@@ -424,8 +432,17 @@ def analyse_file(
         grain_offset=grain_offset,
         grain_samples=int(grains.size),
     )
-    writer.add_source(record, entries=entries, descriptors=descriptors, levels=levels)
+    writer.add_source(record, entries=entries, descriptors=described, levels=None)
     return record
+
+
+def _describe_source(
+    grains: np.ndarray, pts_s: np.ndarray, params: DescriptorParams, grain_sr_hz: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors and levels of the windows ending at each picture's time."""
+    analysis = Decimator(grain_sr_hz // params.sr_hz).process(grains.astype(np.float64) / 32768.0)
+    ends = np.round(pts_s * params.sr_hz).astype(np.int64)
+    return describe_at(analysis, ends, params)
 
 
 def build_corpus(
