@@ -50,7 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=DescriptorParams().n_fft,
         metavar="SAMPLES",
-        help="analysis window at 48 kHz (default %(default)s = 85 ms; longer resolves pitch "
+        help="analysis window at 48 kHz (default %(default)s = 64 ms; longer resolves pitch "
         "better and reacts later)",
     )
     build.add_argument(

@@ -47,7 +47,7 @@ class DescriptorParams:
         Analysis sample rate. Must divide the corpus grain rate (48 kHz by default), so the
         live input reaches it by an integer decimation that is identical offline and live.
     n_fft : int
-        Window length in samples at ``sr_hz`` (4096 at 48 kHz = 85 ms).
+        Window length in samples at ``sr_hz`` (3072 at 48 kHz = 64 ms).
     n_mels : int
         Mel bands between ``fmin_hz`` and ``fmax_hz``.
     n_mfcc : int
@@ -64,7 +64,7 @@ class DescriptorParams:
 
     kind: str = "mfcc-chroma"
     sr_hz: int = 48000
-    n_fft: int = 4096
+    n_fft: int = 3072
     n_mels: int = 40
     n_mfcc: int = 12
     fmin_hz: float = 40.0

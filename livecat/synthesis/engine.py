@@ -388,7 +388,7 @@ class Engine:
         source = int(self.entry_source[choice])
         gain = 1.0
         if s.level_mode == "compensate":
-            gain = self._compensating_gain(start, source)
+            gain = self._compensating_gain(start, source, jump=cont is None)
         self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
         self._playhead = start
         st.distance = choice_dist
@@ -442,14 +442,15 @@ class Engine:
             return default_db
         return _db(float(np.dot(before, before.astype(np.float32))) / (32768.0**2 * before.size))
 
-    def _compensating_gain(self, start: int, source: int) -> float:
+    def _compensating_gain(self, start: int, source: int, *, jump: bool) -> float:
         """Gain that brings the footage to the input's level, like for like: the input's
         last ``level_window`` samples against the source's last ones before ``start``, so an
         exact match plays at gain 1 and the output's loudness follows the input within a hop.
 
-        Limited to ±max_gain_db; a boost, to what keeps the grain itself no more than 6 dB
-        above the input (a grain starting on an onset after a quiet moment must not be boosted
-        by that quietness); and to what keeps its peak below full scale.
+        Limited to ±max_gain_db; after a jump (and for any boost) to what keeps the grain
+        itself no more than 6 dB above the input (a grain starting on an onset after a quiet
+        moment must not be boosted by that quietness); and to what keeps its peak below full
+        scale.
         """
         stop = min(start + self.player.length, int(self.source_grain_end[source]))
         if stop <= start:
@@ -463,8 +464,13 @@ class Engine:
         grain_db = _db(
             float(np.dot(segment, segment.astype(np.float32))) / (32768.0**2 * segment.size)
         )
-        if gain_db > 0.0:
-            gain_db = min(gain_db, max(0.0, input_db + 6.0 - grain_db))
+        if jump or gain_db > 0.0:
+            # After a jump the source's last hop says little about the grain that follows it
+            # (it may be the quiet before an onset): keep the grain itself near the input's
+            # level. A continuation keeps the like-for-like gain, onsets included.
+            gain_db = min(gain_db, input_db + 6.0 - grain_db)
+            if not jump:
+                gain_db = max(gain_db, 0.0)
         peak = max(int(segment.max()), -int(segment.min()), 1) / 32768.0
         return min(10.0 ** (gain_db / 20.0), 0.99 / peak)
 
