@@ -1,5 +1,6 @@
-"""The live player's parts without a sound server: the callback with fake blocks, device
-matching, keys and HUD, and the CLI's one-line errors."""
+"""The live player's parts without a sound server: the callback with fake blocks and a fake
+sounddevice, the matcher hand-off, device matching, keys and HUD, and the CLI's one-line
+errors."""
 
 from __future__ import annotations
 
@@ -15,11 +16,24 @@ from livecat.corpus import Corpus, build_corpus
 from livecat.errors import DeviceError, ParameterError
 from livecat.live import LivePlayer, LiveSettings
 from livecat.live import devices as devices_module
-from livecat.live.player import ENTRY, INPUT_OVERFLOWS, OUTPUT_UNDERFLOWS
+from livecat.live import player as player_module
+from livecat.live.player import (
+    CALLBACK_ERRORS,
+    DROPPED_BLOCKS,
+    ENTRY,
+    INPUT_OVERFLOWS,
+    LATE_GRAINS,
+    OUTPUT_UNDERFLOWS,
+)
 from livecat.output import Display, DisplaySettings
 from livecat.synthesis import Engine, EngineSettings
 
 SR = 48000
+NO_SERVER_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "JACK_NO_START_SERVER": "1",
+    "JACK_DEFAULT_SERVER": "no-such-server",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,22 +51,81 @@ def _status(overflow: bool = False, underflow: bool = False) -> SimpleNamespace:
     return SimpleNamespace(input_overflow=overflow, output_underflow=underflow)
 
 
-def test_callback_output_equals_the_engine_run_offline(corpus):
-    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
-    target = mediagen.varied_notes(2.0, seed=8)
+def _run(player: LivePlayer, target: np.ndarray, block: int, *, match_every: int = 1):
+    """Feed ``target`` through the duplex callback in blocks, running the matcher after every
+    ``match_every`` blocks; returns the first output channel."""
     recorded = []
-    for start in range(0, target.size - 256 + 1, 256):
-        indata = np.zeros((256, 2), np.float32)
-        indata[:, 0] = target[start : start + 256]
-        outdata = np.zeros((256, 2), np.float32)
-        player._duplex_callback(indata, outdata, 256, None, _status())
+    for i, start in enumerate(range(0, target.size - block + 1, block)):
+        indata = np.zeros((block, 2), np.float32)
+        indata[:, 0] = target[start : start + block]
+        outdata = np.zeros((block, 2), np.float32)
+        player._duplex_callback(indata, outdata, block, None, _status())
         assert np.array_equal(outdata[:, 0], outdata[:, 1])  # every channel gets the grains
         recorded.append(outdata[:, 0].copy())
-    offline = Engine(corpus)
-    offline.reset()
-    expected = offline.process(target[: len(recorded) * 256])
-    np.testing.assert_allclose(np.concatenate(recorded), expected, atol=1e-6)
+        if player.worker and (i + 1) % match_every == 0:
+            player.match_pending()
+    return np.concatenate(recorded)
+
+
+def _offline(corpus: Corpus, signal: np.ndarray) -> tuple[np.ndarray, Engine]:
+    engine = Engine(corpus)
+    engine.reset()
+    return engine.process(signal), engine
+
+
+@pytest.mark.parametrize("block", [256, 100])
+def test_worker_output_is_the_offline_engine_one_block_later(corpus, block):
+    player = LivePlayer(
+        corpus, engine_settings=EngineSettings(), settings=LiveSettings(blocksize=block)
+    )
+    target = mediagen.varied_notes(2.0, seed=8)
+    live = _run(player, target, block)
+    expected, offline = _offline(corpus, target[: live.size])
+    assert np.abs(live).max() > 0.01
+    np.testing.assert_array_equal(live[:block], 0.0)
+    np.testing.assert_allclose(live[block:], expected[: live.size - block], atol=1e-6)
     assert player.shared[ENTRY] == offline.state.entry
+    assert player.counters[LATE_GRAINS] == 0
+
+
+def test_callback_matcher_output_equals_the_engine_run_offline(corpus):
+    player = LivePlayer(
+        corpus, engine_settings=EngineSettings(), settings=LiveSettings(matcher="callback")
+    )
+    target = mediagen.varied_notes(2.0, seed=8)
+    live = _run(player, target, 256)
+    expected, offline = _offline(corpus, target[: live.size])
+    np.testing.assert_allclose(live, expected, atol=1e-6)
+    assert player.shared[ENTRY] == offline.state.entry
+
+
+def test_a_late_matcher_starts_grains_at_the_next_block_and_counts_them(corpus):
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    target = mediagen.varied_notes(2.0, seed=8)
+    live = _run(player, target, 256, match_every=3)
+    assert player.counters[LATE_GRAINS] > 0
+    assert np.abs(live).max() > 0.01  # still plays
+
+
+def test_a_stalled_matcher_drops_blocks_and_stays_in_step(corpus):
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    target = mediagen.varied_notes(3.0, seed=8)
+    stall = player.BLOCK_SLOTS + 10
+    _run(player, target[: stall * 256], 256, match_every=10**9)
+    player.match_pending()
+    assert player.counters[DROPPED_BLOCKS] == 11
+    # The grains decided while catching up are all overdue: only the newest one starts (not
+    # a burst of them at once).
+    rest = target[stall * 256 :]
+    first = _run(player, rest[:256], 256)
+    assert player._player.active() <= 2 and np.abs(first).max() > 0.0  # newest late + due
+    # After the gap, the engine's sample count is re-aligned with the audio thread's: grains
+    # scheduled from now on are due one block after their decision, not in the past.
+    late = int(player.counters[LATE_GRAINS])
+    assert late > 10
+    live = _run(player, rest[256:], 256)
+    assert int(player.counters[LATE_GRAINS]) == late
+    assert np.abs(live).max() > 0.01
 
 
 def test_callback_counts_xruns_and_mixes_the_chosen_channels(corpus):
@@ -82,11 +155,113 @@ def test_dry_wet_and_mute_shape_the_output(corpus):
     assert np.abs(outdata).max() == 0.0
 
 
+def test_an_exception_in_the_callback_silences_the_block_and_is_counted(corpus):
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    indata = np.full((256, 1), 0.1, np.float32)
+    outdata = np.ones((256, 1), np.float32)
+    player._render = None  # type: ignore[assignment]  # any bug in the block's processing
+    player._duplex_callback(indata, outdata, 256, None, _status())  # must not raise
+    assert player.counters[CALLBACK_ERRORS] == 1
+    assert isinstance(player.callback_error, TypeError)
+    assert np.abs(outdata).max() == 0.0
+
+
 def test_samplerate_other_than_the_corpus_is_refused_clearly(corpus):
-    with pytest.raises(ParameterError, match="grains are at 48000 Hz"):
+    with pytest.raises(ParameterError, match=r"grains are at 48000 Hz.*jackd -r 48000"):
         LivePlayer(
             corpus, engine_settings=EngineSettings(), settings=LiveSettings(samplerate_hz=44100)
         )
+
+
+class FakeSoundDevice:
+    """Just enough of python-sounddevice: records the streams opened."""
+
+    class PortAudioError(Exception):
+        pass
+
+    def __init__(self, *, refuse_rate: bool = False) -> None:
+        self.opened: list[tuple[str, dict]] = []
+        self.refuse_rate = refuse_rate
+        self.devices = [
+            {"name": "Mic", "max_input_channels": 2, "max_output_channels": 0},
+            {"name": "Speakers", "max_input_channels": 0, "max_output_channels": 2},
+            {"name": "Scarlett 18i20", "max_input_channels": 18, "max_output_channels": 20},
+        ]
+        for kind in ("Stream", "InputStream", "OutputStream"):
+            setattr(self, kind, self._stream(kind))
+
+    def _stream(self, kind: str):
+        fake = self
+
+        class Stream:
+            active = True
+            latency = (0.005, 0.005)
+
+            def __init__(self, **kwargs):
+                if fake.refuse_rate:
+                    raise fake.PortAudioError("Error opening Stream: Invalid sample rate [-9997]")
+                fake.opened.append((kind, kwargs))
+
+            def start(self):
+                pass
+
+            def stop(self, ignore_errors=True):
+                pass
+
+            def close(self, ignore_errors=True):
+                pass
+
+        return Stream
+
+    def query_devices(self):
+        return self.devices
+
+    def check_input_settings(self, *, device=None, samplerate=None):
+        if samplerate != 44100:
+            raise self.PortAudioError("Invalid sample rate")
+
+    check_output_settings = check_input_settings
+
+
+@pytest.fixture
+def fake_sd(monkeypatch):
+    fake = FakeSoundDevice()
+    monkeypatch.setattr(player_module, "sounddevice", lambda: fake)
+    monkeypatch.setattr(devices_module, "sounddevice", lambda: fake)
+    return fake
+
+
+def test_stream_kinds_follow_the_options(corpus, fake_sd, tmp_path):
+    def opened(**settings):
+        fake_sd.opened.clear()
+        player = LivePlayer(
+            corpus, engine_settings=EngineSettings(), settings=LiveSettings(**settings)
+        )
+        player.start()
+        player.stop()
+        player.close()
+        (kind, kwargs), *_ = fake_sd.opened
+        return kind, kwargs
+
+    kind, kw = opened(input_device="scarlett", input_channels=(3, 4), output_device="speak")
+    assert kind == "Stream" and kw["device"] == (2, 1) and kw["channels"] == (4, None)
+    assert kw["samplerate"] == 48000 and kw["blocksize"] == 256 and kw["dtype"] == "float32"
+    kind, kw = opened(grains=False)
+    assert kind == "InputStream" and kw["channels"] == 1
+    mediagen.write_audio(tmp_path / "in.wav", np.zeros(4800, np.float32), sr_hz=SR)
+    kind, kw = opened(input_file=tmp_path / "in.wav")
+    assert kind == "OutputStream"
+
+
+def test_a_refused_rate_says_what_the_device_accepts(corpus, fake_sd):
+    fake_sd.refuse_rate = True
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    with pytest.raises(DeviceError) as error:
+        player.start()
+    player.stop()
+    message = str(error.value)
+    assert "refused 48000 Hz" in message and "input accepts 44100" in message
+    assert "jackd -r 48000" in message and "\n" not in message
 
 
 def test_devices_match_by_index_or_name_substring(monkeypatch):
@@ -101,64 +276,98 @@ def test_devices_match_by_index_or_name_substring(monkeypatch):
     assert devices_module.resolve_device("18i20", kind="input") == 1
     assert devices_module.resolve_device("2", kind="input") == 2  # digits are an index
     assert devices_module.resolve_device(None, kind="output") is None
+    assert devices_module.resolve_device("scarlett 2i2 usb", kind="output") == 2
     with pytest.raises(DeviceError, match=r"ambiguous: candidates: 1 'Scarlett 18i20 USB', 2"):
         devices_module.resolve_device("scarlett", kind="input")
     with pytest.raises(DeviceError, match="no output device matches 'Microphone'"):
         devices_module.resolve_device("Microphone", kind="output")
+    with pytest.raises(DeviceError, match="no input device with index 7; available: 0 "):
+        devices_module.resolve_device(7, kind="input")
 
 
-def test_keys_and_hud(corpus):
+def test_devices_listing_marks_the_defaults(monkeypatch):
+    fake = SimpleNamespace(
+        query_devices=lambda: [
+            {
+                "name": "Mic",
+                "hostapi": 0,
+                "max_input_channels": 2,
+                "max_output_channels": 0,
+                "default_samplerate": 48000.0,
+            },
+            {
+                "name": "Speakers",
+                "hostapi": 0,
+                "max_input_channels": 0,
+                "max_output_channels": 2,
+                "default_samplerate": 44100.0,
+            },
+        ],
+        query_hostapis=lambda: [{"name": "JACK Audio Connection Kit"}],
+        default=SimpleNamespace(device=(0, 1)),
+    )
+    monkeypatch.setattr(devices_module, "sounddevice", lambda: fake)
+    lines = devices_module.describe_devices().splitlines()
+    assert lines[0].startswith("<    0  Mic  (JACK Audio Connection Kit; 2 in, 0 out, 48000 Hz)")
+    assert lines[1].startswith(" >   1  Speakers")
+    assert "default input" in lines[-1]
+
+
+def test_hud_shows_source_distance_level_latency_xruns_query_and_fps(corpus):
     player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
     display = Display(corpus, player, settings=DisplaySettings(headless=True))
     player.shared[ENTRY] = 12
-    lines = display.hud_lines()
-    assert "a.mp4" in lines[0] and "entry 12" in lines[0]
-    assert "xruns 0" in lines[2] and "callback p50" in lines[3]
+    player.shared[player_module.SOURCE_T] = 0.48
+    player.shared[player_module.DISTANCE] = 1.25
+    player.shared[player_module.LEVEL_DB] = -23.0
+    player.shared[player_module.QUERY_S] = 0.00021
+    player.counters[player_module.XRUN_BLOCKS] = 3
+    text = "\n".join(display.hud_lines())
+    assert "a.mp4 @ 0.48s  entry 12" in text
+    assert "distance 1.25" in text and "level -23 dBFS" in text
+    assert "latency: picture 0 ms, audio 5 ms" in text  # the one-block hand-off, no stream
+    assert "xruns 3" in text and "query 0.21 ms" in text and "fps" in text
+    assert "callback p50" in text
+
+
+def test_keys(corpus):
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    display = Display(corpus, player, settings=DisplaySettings(headless=True))
+    display.handle_key(ord("d"))
+    assert display.hud
     display.handle_key(ord("g"))
     assert player.muted
     display.handle_key(ord("-"))
     assert player.wet == pytest.approx(0.9) and player.dry == pytest.approx(0.1)
+    display.handle_key(ord("="))
+    assert player.wet == 1.0 and player.dry == 0.0
     display.handle_key(ord(" "))
     assert display.frozen
+    display.handle_key(ord("b"))
+    assert display.badges() == ["FROZEN", "BLACKOUT"]
     display.handle_key(ord("q"))
     assert not display.stop_requested  # one q is not enough on stage
     display.handle_key(ord("q"))
     assert display.stop_requested
 
 
+def test_the_display_decodes_an_image_once_however_often_it_is_shown(corpus):
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    display = Display(corpus, player, settings=DisplaySettings(headless=True))
+    first, redrawn = display._picture(5, 1.0)
+    assert redrawn and first.any()
+    for _ in range(10):
+        _, redrawn = display._picture(5, 1.0)
+        assert not redrawn
+    display._picture(5, 0.5)  # fading: redrawn from the kept image
+    assert display.images_decoded == 1
+    display._picture(6, 1.0)
+    assert display.images_decoded == 2
+
+
 def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path):
     sound = mediagen.varied_notes(1.5, seed=3)
     mediagen.write_audio(tmp_path / "in.wav", sound, sr_hz=SR)
-    env_cmd = [
-        sys.executable,
-        "-m",
-        "livecat",
-        "live",
-        str(corpus.path),
-        "--input-file",
-        str(tmp_path / "in.wav"),
-        "--headless",
-        "--matches",
-        str(tmp_path / "m.csv"),
-    ]
-    result = subprocess.run(
-        env_cmd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "JACK_NO_START_SERVER": "1",
-            "JACK_DEFAULT_SERVER": "no-such-server",
-        },
-    )
-    assert result.returncode == 0, result.stderr
-    assert "entry" in result.stdout and "a.mp4" in result.stdout
-    assert "stopped after" in result.stderr
-    assert (tmp_path / "m.csv").read_text().startswith("t_s,source,source_t_s,entry,distance")
-
-
-def test_unknown_device_is_one_line_naming_what_exists(corpus):
     result = subprocess.run(
         [
             sys.executable,
@@ -166,22 +375,43 @@ def test_unknown_device_is_one_line_naming_what_exists(corpus):
             "livecat",
             "live",
             str(corpus.path),
-            "-i",
-            "no-such-device",
+            "--input-file",
+            str(tmp_path / "in.wav"),
             "--headless",
-            "--duration",
-            "1",
+            "--matches",
+            str(tmp_path / "m.csv"),
         ],
         capture_output=True,
         text=True,
         timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "JACK_NO_START_SERVER": "1",
-            "JACK_DEFAULT_SERVER": "no-such-server",
-        },
+        env=NO_SERVER_ENV,
     )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert "no input device matches 'no-such-device'" in lines[-1], result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "entry" in result.stdout and "a.mp4" in result.stdout
+    assert "no audio output device: running without sound" in result.stderr
+    assert "stopped after 1." in result.stderr
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert rows[0] == "t_s,source,source_t_s,entry,distance"
+    assert len(rows) > 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-i", "no-such-device"], "livecat: no input device matches 'no-such-device'; "),
+        (["--samplerate", "44100"], "livecat: --samplerate 44100: the corpus's grains are at"),
+        (["--dry-wet", "2"], "livecat: --dry-wet must be 0..1, got 2.0"),
+    ],
+)
+def test_cli_errors_are_one_line(corpus, args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=NO_SERVER_ENV,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("livecat:")]
+    assert lines[-1].startswith(message), result.stderr
     assert "Traceback" not in result.stderr

@@ -102,7 +102,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="feed this file instead of an input device, in real time",
     )
     audio.add_argument("--loop", action="store_true", help="loop --input-file")
-    audio.add_argument("--demo-input", type=Path, metavar="FILE", help=argparse.SUPPRESS)
+    audio.add_argument(
+        "--matcher",
+        choices=("worker", "callback"),
+        default="worker",
+        help="where decisions run: a matcher thread, grains one block later (default), or "
+        "inside the audio callback (no extra block; needs CPU to spare)",
+    )
     screen = live.add_argument_group("picture")
     screen.add_argument("--fullscreen", action="store_true")
     screen.add_argument("--screen", type=int, metavar="N", help="open on monitor N (X11)")
@@ -154,25 +160,21 @@ def _have_devices() -> tuple[bool, bool]:
 def run_live(args: argparse.Namespace) -> int:
     from livecat.corpus import Corpus
     from livecat.live import LivePlayer, LiveSettings
+    from livecat.live.player import DECISIONS, JUMPS, LATE_GRAINS, STREAM_T
     from livecat.output import Display, DisplaySettings, screen_geometry
     from livecat.render.mosaic import MatchLog
 
     if not 0.0 <= args.dry_wet <= 1.0:
         raise ParameterError(f"--dry-wet must be 0..1, got {args.dry_wet}")
     corpus = Corpus.open(args.corpus)
-    has_input, has_output = _have_devices()
     input_file = args.input_file
-    wants_demo = args.demo_input is not None and input_file is None and args.input is None
-    if wants_demo and not has_input:
-        print(
-            f"livecat: no audio input device: playing {args.demo_input} as the input",
-            file=sys.stderr,
-        )
-        input_file = args.demo_input
     silent = False
-    if input_file is not None and not has_output and args.output is None:
-        print("livecat: no audio output device: running without sound", file=sys.stderr)
-        silent = True
+    if input_file is not None and args.output is None:
+        if args.no_grains and args.dry_wet == 1.0:
+            silent = True  # nothing to play: no device needed
+        elif not _have_devices()[1]:
+            print("livecat: no audio output device: running without sound", file=sys.stderr)
+            silent = True
     headless = args.headless
     if (
         not headless
@@ -201,6 +203,7 @@ def run_live(args: argparse.Namespace) -> int:
         input_file=input_file,
         loop_input=args.loop,
         silent=silent,
+        matcher=args.matcher,
     )
     player = LivePlayer(corpus, engine_settings=engine_settings(args), settings=settings)
     log = MatchLog(args.matches, corpus) if args.matches else None
@@ -233,12 +236,17 @@ def run_live(args: argparse.Namespace) -> int:
             log.close()
     p50, p99 = player.callback_percentiles()
     block_ms = settings.blocksize / player.sr_hz * 1000
+    c = player.counters
     print(
-        f"livecat: stopped after {player.shared[7]:.1f} s: {player.counters[3]} decisions, "
-        f"{player.counters[4]} jumps, {player.xruns()} xruns; callback p50 "
-        f"{p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block",
+        f"livecat: stopped after {player.shared[STREAM_T]:.1f} s: {c[DECISIONS]} decisions, "
+        f"{c[JUMPS]} jumps, {player.xruns()} xruns, {c[LATE_GRAINS]} late grains; callback "
+        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block",
         file=sys.stderr,
     )
+    player.close()
+    if player.matcher_error is not None:  # a bug, not a user error: say so and fail
+        print(f"livecat: the matcher stopped: {player.matcher_error!r}", file=sys.stderr)
+        return 1
     if player.restart_wanted and not display.stop_requested:
         print("livecat: the audio device is back: restarting", file=sys.stderr, flush=True)
         sys.stdout.flush()

@@ -71,3 +71,20 @@ def _listing(devices: list[dict[str, Any]], title: str = "available") -> str:
     if not devices:
         return "none available (see `livecat devices`)"
     return f"{title}: " + ", ".join(f"{d['index']} {d['name']!r}" for d in devices)
+
+
+COMMON_RATES_HZ = (44100, 48000, 88200, 96000, 32000, 22050, 16000)
+
+
+def supported_rates(device: int | None, *, kind: str) -> list[int]:
+    """The common sample rates ``device`` accepts (PortAudio's own check, nothing opened)."""
+    sd = sounddevice()
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    ok = []
+    for rate in COMMON_RATES_HZ:
+        try:
+            check(device=device, samplerate=rate)
+        except Exception:
+            continue
+        ok.append(rate)
+    return sorted(ok)

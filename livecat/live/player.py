@@ -1,15 +1,38 @@
-"""The live player: an audio stream whose callback runs the engine.
+"""The live player: an audio stream whose callback plays grains, and a matcher thread that
+decides which ones.
 
-Decision (measured, see README "Latency"): the engine runs *inside* the audio callback. One
-decision (descriptor, HNSW query, re-ranking) costs ~0.2-0.4 ms on a 1M-entry corpus, and
-comes once per 512-sample hop, i.e. every second 256-frame block: well inside the 5.3 ms
-block period. A matcher thread with a one-block hand-off would add a block of latency and
-GIL hand-offs between two Python threads for no gain at these costs.
+Decision (measured with ``make bench`` on the 2-core VM, 1,000,000-entry corpus, 256 frames
+at 48 kHz; numbers in docs/live.md): the engine's decisions run on a **matcher thread with a
+one-block hand-off**, not inside the audio callback. A decision (descriptor, HNSW query,
+continuation descriptor, re-ranking) costs 0.46 ms p50 in a tight loop, but 1.7 ms p50 and
+2.2 ms p99 (31-40 % of the 5.3 ms block) when it runs once per hop between idle periods, as
+in a callback: caches and clocks go cold. With the display thread busy, waits for the GIL
+brought the in-callback p99 to 65-77 % and xruns appeared. With the worker, the callback
+only copies the input, renders the grains and starts those the matcher scheduled: a few
+percent of the block, and what remains is GIL hand-over.
 
-What the callback may do: copy the input into preallocated buffers, run the engine (which
-works on preallocated state; numpy's small temporaries aside), write the output, bump
-counters and publish the current entry into a preallocated array. It never logs, prints,
-touches the disk (grains are resident in RAM), or takes a lock the display holds.
+How the hand-off keeps the engine exact: the matcher runs the very same :class:`Engine` on
+the very same blocks (so decisions fall at the same absolute samples as offline), but the
+engine's grain player is replaced by :class:`GrainQueue`, which queues every grain start
+for the audio thread, due ``handoff`` samples (one block) after the decision. The audio
+thread's own :class:`GrainPlayer` starts each grain at exactly that sample, so the grains
+that come out are the offline engine's output delayed by exactly one block (the unit tests
+check this sample for sample). A decision that arrives after its due sample starts at the
+next block and is counted (``LATE_GRAINS``).
+
+``matcher="callback"`` keeps the engine inside the callback (no hand-off delay); it is kept
+for the benchmark's comparison and for machines with CPU to spare.
+
+What the audio callback may do: copy the input into a preallocated ring, render grains,
+write the output, bump counters, and release a lock the matcher waits on (releasing never
+blocks). It never logs, prints, touches the disk (grains are resident in RAM), allocates
+more than numpy's slice views, waits on a lock, or lets go of the GIL: numpy releases the
+GIL for operations on more than 500 elements, and getting it back took up to 4 ms while
+another thread ran Python (a 256 x 2 output copy alone had a 32 % p99), so the callback
+works in chunks of :data:`CHUNK` samples; ``os.write`` to wake the matcher cost the same
+and was replaced by the lock. Everything it shares is a preallocated numpy array read and
+written under the GIL (each element write is atomic; a slot is filled before the counter
+that publishes it moves).
 """
 
 from __future__ import annotations
@@ -22,24 +45,47 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.errors import DeviceError, ParameterError
-from livecat.live.devices import resolve_device, sounddevice
+from livecat.live.devices import resolve_device, sounddevice, supported_rates
 from livecat.media import decode_audio
 from livecat.synthesis import Engine, EngineSettings
+from livecat.synthesis.grains import GrainPlayer
 
-# Indices into LivePlayer.shared (written by the audio thread, read by the display).
-ENTRY, SOURCE_T, DISTANCE, LEVEL_DB, BRIGHTNESS, GATED, BLOCK_TIME, STREAM_T = range(8)
-# Indices into LivePlayer.counters.
-CALLBACKS, INPUT_OVERFLOWS, OUTPUT_UNDERFLOWS, DECISIONS, JUMPS = range(5)
+# Indices into LivePlayer.shared (float64; written by the matcher, read by the display).
+ENTRY, SOURCE_T, DISTANCE, LEVEL_DB, BRIGHTNESS, GATED, BLOCK_TIME, STREAM_T, QUERY_S = range(9)
+SHARED_SLOTS = 9
+# Indices into LivePlayer.counters (int64).
+(
+    CALLBACKS,
+    INPUT_OVERFLOWS,
+    OUTPUT_UNDERFLOWS,
+    DECISIONS,
+    JUMPS,
+    LATE_GRAINS,
+    DROPPED_BLOCKS,
+    CALLBACK_ERRORS,
+    XRUN_BLOCKS,
+) = range(9)
+COUNTER_SLOTS = 9
+# Indices into the ring cursors (int64).
+BLOCKS_WRITTEN, BLOCKS_READ, GRAINS_WRITTEN, GRAINS_READ = range(4)
+# Columns of the grain schedule.
+DUE, STORE, SOURCE_END, GAIN = range(4)
+
+MATCHERS = ("worker", "callback")
+# Samples per numpy operation on the audio thread: below numpy's 500-element threshold for
+# releasing the GIL.
+CHUNK = 256
 
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """Audio I/O choices (README: "livecat live")."""
+    """Audio I/O choices (docs/live.md: "livecat live")."""
 
     input_device: str | int | None = None
     output_device: str | int | None = None
@@ -53,6 +99,44 @@ class LiveSettings:
     input_file: Path | None = None
     loop_input: bool = False
     silent: bool = False  # no audio device at all: an input file paced by a thread
+    matcher: str = "worker"  # "worker" (one-block hand-off) or "callback"
+
+
+class GrainQueue:
+    """Stands in for the engine's grain player on the matcher thread: every grain the engine
+    starts is written to a preallocated schedule for the audio thread, due ``handoff``
+    samples after the decision (in the audio thread's sample count)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        handoff: int,
+        schedule: np.ndarray,
+        cursors: np.ndarray,
+    ) -> None:
+        self.engine = engine
+        self.length = engine.player.length
+        self.voices = engine.player.voices
+        self.handoff = handoff
+        self.schedule = schedule
+        self.cursors = cursors
+        self.offset = 0  # audio-thread sample of the engine's sample 0 (moves if blocks drop)
+
+    def reset(self) -> None:
+        pass
+
+    def render(self, out: np.ndarray) -> None:
+        pass  # the audio thread renders
+
+    def start(self, store_sample: int, *, source_end: int, gain: float) -> None:
+        n = int(self.cursors[GRAINS_WRITTEN])
+        row = self.schedule[n % self.schedule.shape[0]]
+        row[DUE] = self.engine.state.samples + self.offset + self.handoff
+        row[STORE] = store_sample
+        row[SOURCE_END] = source_end
+        row[GAIN] = gain
+        self.cursors[GRAINS_WRITTEN] = n + 1  # publish after the row is complete
 
 
 class LivePlayer:
@@ -66,6 +150,8 @@ class LivePlayer:
     """
 
     TIMING_SLOTS = 1 << 14
+    BLOCK_SLOTS = 64  # input blocks the matcher may fall behind by (0.34 s at 256 frames)
+    SCHEDULE_SLOTS = 256
 
     def __init__(
         self, corpus: Corpus, *, engine_settings: EngineSettings, settings: LiveSettings
@@ -75,22 +161,56 @@ class LivePlayer:
         self.sr_hz = corpus.grain_sr_hz
         if settings.samplerate_hz not in (None, self.sr_hz):
             raise ParameterError(
-                f"the corpus's grains are at {self.sr_hz} Hz; run the audio device at that "
-                f"rate (JACK: jackd -r {self.sr_hz}); live resampling is not supported"
+                f"--samplerate {settings.samplerate_hz}: the corpus's grains are at "
+                f"{self.sr_hz} Hz and livecat does not resample live; run the device at "
+                f"{self.sr_hz} Hz (JACK: jackd -r {self.sr_hz}; PipeWire: "
+                f"pw-metadata -n settings 0 clock.force-rate {self.sr_hz})"
             )
         if settings.blocksize < 16 or settings.blocksize > 8192:
             raise ParameterError(f"--blocksize must be 16..8192, got {settings.blocksize}")
-        self.max_block = max(settings.blocksize, 8192)
+        if settings.matcher not in MATCHERS:
+            raise ParameterError(f"matcher must be one of {', '.join(MATCHERS)}")
+        self.max_block = 8192
         self.engine = Engine(
             corpus, settings=engine_settings.with_(dry=0.0, wet=1.0), max_block=self.max_block
         )
         self.engine.reset()
+        self.worker = settings.matcher == "worker"
+        self.handoff = settings.blocksize if self.worker else 0
+        # Audio-thread state, all preallocated.
         self._mono = np.zeros(self.max_block, np.float32)
         self._out = np.zeros(self.max_block, np.float32)
-        self.shared = np.zeros(8, np.float64)
+        self.shared = np.zeros(SHARED_SLOTS, np.float64)
         self.shared[ENTRY] = -1
-        self.counters = np.zeros(5, np.int64)
+        self.counters = np.zeros(COUNTER_SLOTS, np.int64)
         self.callback_s = np.zeros(self.TIMING_SLOTS, np.float64)  # ring of callback durations
+        # perf_counter at callback entry minus PortAudio's currentTime: its excess over the
+        # minimum is how late after the audio cycle began the callback got the GIL.
+        self.entry_lag_s = np.zeros(self.TIMING_SLOTS, np.float64)
+        self._blocks = np.zeros((self.BLOCK_SLOTS, self.max_block), np.float32)
+        self._block_frames = np.zeros(self.BLOCK_SLOTS, np.int64)
+        self._block_start = np.zeros(self.BLOCK_SLOTS, np.int64)  # audio-thread sample
+        self._block_time = np.zeros(self.BLOCK_SLOTS, np.float64)  # perf_counter at arrival
+        self._schedule = np.zeros((self.SCHEDULE_SLOTS, 4), np.float64)
+        self._cursors = np.zeros(4, np.int64)
+        self._position = 0  # samples the audio thread has consumed
+        self._player: GrainPlayer | None = None
+        if self.worker:
+            self._player = GrainPlayer(
+                self.engine.grains,
+                hop=self.engine.hop,
+                overlap=self.engine.settings.overlap,
+                max_block=self.max_block,
+            )
+            self._queue = GrainQueue(
+                self.engine,
+                handoff=self.handoff,
+                schedule=self._schedule,
+                cursors=self._cursors,
+            )
+            self.engine.player = self._queue  # type: ignore[assignment]
+            self._match_in = np.zeros(self.max_block, np.float32)
+            self._match_out = np.zeros(self.max_block, np.float32)
         self.dry = settings.dry
         self.wet = settings.wet
         self.muted = not settings.grains
@@ -100,13 +220,20 @@ class LivePlayer:
             self.file_audio = decode_audio(
                 settings.input_file, sr_hz=self.sr_hz, align_to_video=False
             )
-        self.finished = threading.Event()  # an input file ran out (and does not loop)
-        self.stream = None
+        self.input_ended = False  # an input file ran out (and does not loop)
+        self.callback_error: BaseException | None = None
+        self.matcher_error: BaseException | None = None
+        self.stream: Any = None
         self.stream_error: str | None = None
         self._thread: threading.Thread | None = None
+        self._matcher: threading.Thread | None = None
+        # Held while there is nothing to do; the audio thread releases it to wake the matcher
+        # (release neither blocks nor drops the GIL, unlike a pipe write).
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._stop = threading.Event()
         self._reconnector: threading.Thread | None = None
-        self._abandoned: list = []
+        self._abandoned: list[Any] = []
         self.restart_wanted = False  # the device is back after a loss: restart the process
         self.stuck = False  # PortAudio did not let go of a dead stream: exit without it
         self.started_at = 0.0
@@ -119,55 +246,157 @@ class LivePlayer:
         gc.freeze()
         sys.setswitchinterval(0.0005)
 
+    @property
+    def finished(self) -> bool:
+        """True once a non-looping input file has been played to its end."""
+        return self.input_ended
+
     # -- the audio thread ----------------------------------------------------------------------
-    def _next_file_block(self, frames: int) -> np.ndarray:
-        mono = self._mono[:frames]
+    def _read_file(self, mono: np.ndarray) -> None:
         audio = self.file_audio
         assert audio is not None
+        frames = mono.size
         got = 0
         while got < frames:
-            take = min(frames - got, audio.size - self._file_pos)
+            take = min(frames - got, CHUNK, audio.size - self._file_pos)
             if take <= 0:
                 if self.settings.loop_input:
                     self._file_pos = 0
                     continue
-                mono[got:] = 0.0
-                self.finished.set()
-                break
+                for lo in range(got, frames, CHUNK):
+                    mono[lo : min(frames, lo + CHUNK)] = 0.0
+                self.input_ended = True
+                return
             mono[got : got + take] = audio[self._file_pos : self._file_pos + take]
             self._file_pos += take
             got += take
-        return mono
 
-    def process(self, indata: np.ndarray | None, outdata: np.ndarray | None, frames: int) -> None:
-        """One block: input (device or file) → engine → output. Runs on the audio thread."""
-        started = time.perf_counter()
+    def _read_input(self, indata: np.ndarray | None, mono: np.ndarray) -> None:
+        """The block's mono input (device channels mixed, or the input file), in chunks."""
         if self.file_audio is not None:
-            mono = self._next_file_block(frames)
-        else:
-            mono = self._mono[:frames]
+            self._read_file(mono)
+            return
+        frames = mono.size
+        channels = self._channels
+        for lo in range(0, frames, CHUNK):
+            hi = min(frames, lo + CHUNK)
             if indata is None:
-                mono[:] = 0.0
-            elif self._channels is None:
-                mono[:] = indata[:, 0]
+                mono[lo:hi] = 0.0
+            elif channels is None:
+                mono[lo:hi] = indata[lo:hi, 0]
             else:
-                mono[:] = indata[:, self._channels[0]]
-                for c in self._channels[1:]:
-                    mono += indata[:, c]
-        out = self._out[:frames]
-        engine = self.engine
-        engine.process(mono, out)
-        if outdata is not None:
-            wet = 0.0 if self.muted else self.wet
+                mono[lo:hi] = indata[lo:hi, channels[0]]
+                for c in channels[1:]:
+                    mono[lo:hi] += indata[lo:hi, c]
+
+    def _write_output(self, outdata: np.ndarray, out: np.ndarray, mono: np.ndarray) -> None:
+        """Mix grains and dry input into every output channel, in chunks."""
+        wet = 0.0 if self.muted else self.wet
+        dry = self.dry
+        frames = out.size
+        for lo in range(0, frames, CHUNK):
+            hi = min(frames, lo + CHUNK)
+            part = out[lo:hi]
             if wet != 1.0:
-                out *= wet
-            if self.dry:
-                out += self.dry * mono
-            outdata[:, :] = out[:, None]
-        st = engine.state
+                part *= wet
+            if dry:
+                part += dry * mono[lo:hi]
+            for c in range(outdata.shape[1]):
+                outdata[lo:hi, c] = part
+
+    def process(
+        self, indata: np.ndarray | None, outdata: np.ndarray | None, frames: int, time_info=None
+    ) -> None:
+        """One block: input (device or file) → grains → output. Runs on the audio thread."""
+        started = time.perf_counter()
+        n = self.counters[CALLBACKS]
+        slot = n % self.TIMING_SLOTS
+        if time_info is not None:
+            self.entry_lag_s[slot] = started - time_info.currentTime
+        try:
+            mono = self._mono[:frames]
+            self._read_input(indata, mono)
+            out = self._out[:frames]
+            if self.worker:
+                self._hand_over(mono, frames, started)
+                self._render(out, frames)
+            else:
+                self.engine.process(mono, out)
+                self._publish(self.engine.state, started)
+            self._position += frames
+            if outdata is not None:
+                self._write_output(outdata, out, mono)
+        except Exception as exc:  # never let an exception escape into PortAudio
+            if outdata is not None:
+                outdata.fill(0.0)
+            self.counters[CALLBACK_ERRORS] += 1
+            self.callback_error = exc
+        if self.worker and self._wake.locked():
+            try:  # noqa: SIM105  (contextlib.suppress would build an object every block)
+                self._wake.release()  # last: the matcher wants the GIL as soon as it wakes
+            except RuntimeError:  # stop() released it first
+                pass
+        self.callback_s[slot] = time.perf_counter() - started
+        self.counters[CALLBACKS] = n + 1
+
+    def _hand_over(self, mono: np.ndarray, frames: int, started: float) -> None:
+        """Copy the block into the matcher's ring and wake the matcher."""
+        cursors = self._cursors
+        k = int(cursors[BLOCKS_WRITTEN])
+        slot = k % self.BLOCK_SLOTS
+        ring = self._blocks[slot]
+        for lo in range(0, frames, CHUNK):
+            hi = min(frames, lo + CHUNK)
+            ring[lo:hi] = mono[lo:hi]
+        self._block_frames[slot] = frames
+        self._block_start[slot] = self._position
+        self._block_time[slot] = started
+        cursors[BLOCKS_WRITTEN] = k + 1
+
+    def _render(self, out: np.ndarray, frames: int) -> None:
+        """Render the grains into ``out``, starting the scheduled ones at their due sample."""
+        player = self._player
+        assert player is not None
+        for lo in range(0, frames, CHUNK):
+            out[lo : min(frames, lo + CHUNK)] = 0.0
+        cursors = self._cursors
+        schedule = self._schedule
+        first = self._position
+        end = first + frames
+        done = 0
+        slots = self.SCHEDULE_SLOTS
+        while cursors[GRAINS_READ] < cursors[GRAINS_WRITTEN]:
+            n = cursors[GRAINS_READ]
+            row = schedule[n % slots]
+            due = int(row[DUE])
+            if due >= end:
+                break
+            at = due - first
+            if at < 0:  # the matcher was late: start now, only the newest of those late
+                self.counters[LATE_GRAINS] += 1
+                if n + 1 < cursors[GRAINS_WRITTEN] and schedule[(n + 1) % slots, DUE] < first:
+                    cursors[GRAINS_READ] = n + 1
+                    continue
+                at = 0
+            if at > done:
+                self._render_span(out, done, at)
+                done = at
+            player.start(int(row[STORE]), source_end=int(row[SOURCE_END]), gain=float(row[GAIN]))
+            cursors[GRAINS_READ] += 1
+        if done < frames:
+            self._render_span(out, done, frames)
+
+    def _render_span(self, out: np.ndarray, lo: int, hi: int) -> None:
+        player = self._player
+        assert player is not None
+        for a in range(lo, hi, CHUNK):
+            player.render(out[a : min(hi, a + CHUNK)])
+
+    def _publish(self, st, block_time: float) -> None:
+        """Make the engine's latest decision visible to the display (plain element writes)."""
         shared = self.shared
         if st.entry != shared[ENTRY]:
-            shared[BLOCK_TIME] = started  # when the block that changed the picture arrived
+            shared[BLOCK_TIME] = block_time  # when the block that changed the picture arrived
         shared[ENTRY] = st.entry
         shared[SOURCE_T] = st.source_t_s
         shared[DISTANCE] = st.distance
@@ -175,34 +404,82 @@ class LivePlayer:
         shared[BRIGHTNESS] = st.brightness
         shared[GATED] = st.gated
         shared[STREAM_T] = st.samples / self.sr_hz
-        counters = self.counters
-        counters[DECISIONS] = st.decisions
-        counters[JUMPS] = st.jumps
-        n = counters[CALLBACKS]
-        self.callback_s[n % self.TIMING_SLOTS] = time.perf_counter() - started
-        counters[CALLBACKS] = n + 1
+        shared[QUERY_S] = st.query_s
+        self.counters[DECISIONS] = st.decisions
+        self.counters[JUMPS] = st.jumps
+
+    def _count_xruns(self, status) -> None:
+        """Count the block's xrun flags (one xrun may set both input and output flags)."""
+        if status:
+            overflow, underflow = status.input_overflow, status.output_underflow
+            if overflow:
+                self.counters[INPUT_OVERFLOWS] += 1
+            if underflow:
+                self.counters[OUTPUT_UNDERFLOWS] += 1
+            if overflow or underflow:
+                self.counters[XRUN_BLOCKS] += 1
 
     def _duplex_callback(self, indata, outdata, frames, time_info, status) -> None:
-        if status.input_overflow:
-            self.counters[INPUT_OVERFLOWS] += 1
-        if status.output_underflow:
-            self.counters[OUTPUT_UNDERFLOWS] += 1
-        self.process(indata, outdata, frames)
+        self._count_xruns(status)
+        self.process(indata, outdata, frames, time_info)
 
     def _input_callback(self, indata, frames, time_info, status) -> None:
-        if status.input_overflow:
-            self.counters[INPUT_OVERFLOWS] += 1
-        self.process(indata, None, frames)
+        self._count_xruns(status)
+        self.process(indata, None, frames, time_info)
 
     def _output_callback(self, outdata, frames, time_info, status) -> None:
-        if status.output_underflow:
-            self.counters[OUTPUT_UNDERFLOWS] += 1
-        self.process(None, outdata, frames)
+        self._count_xruns(status)
+        self.process(None, outdata, frames, time_info)
+
+    # -- the matcher thread --------------------------------------------------------------------
+    def match_pending(self) -> int:
+        """Run the engine over every block the audio thread has handed over; returns how
+        many. The matcher thread calls it when woken; tests call it directly."""
+        cursors = self._cursors
+        engine = self.engine
+        queue = self._queue
+        done = 0
+        while cursors[BLOCKS_READ] < cursors[BLOCKS_WRITTEN]:
+            k = int(cursors[BLOCKS_READ])
+            if int(cursors[BLOCKS_WRITTEN]) - k > self.BLOCK_SLOTS:  # overwritten: skip
+                skip_to = int(cursors[BLOCKS_WRITTEN]) - self.BLOCK_SLOTS + 1
+                self.counters[DROPPED_BLOCKS] += skip_to - k
+                cursors[BLOCKS_READ] = skip_to
+                continue
+            slot = k % self.BLOCK_SLOTS
+            frames = int(self._block_frames[slot])
+            start = int(self._block_start[slot])
+            arrived = float(self._block_time[slot])
+            block = self._match_in[:frames]
+            block[:] = self._blocks[slot, :frames]
+            if int(cursors[BLOCKS_WRITTEN]) - k > self.BLOCK_SLOTS:
+                continue  # overwritten while copying: the check above skips it
+            # The engine counts only what it was fed: line its samples up with the audio
+            # thread's (they differ after dropped blocks).
+            queue.offset = start - engine.state.samples
+            engine.process(block, self._match_out[:frames])
+            self._publish(engine.state, arrived)
+            cursors[BLOCKS_READ] = k + 1
+            done += 1
+        return done
+
+    def _match_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._wake.acquire(timeout=0.2)
+                self.match_pending()
+        except Exception as exc:  # reported by the display, which then stops
+            self.matcher_error = exc
 
     # -- starting, supervising, stopping ----------------------------------------------------
     def start(self) -> None:
         """Open the stream (or the paced file thread). Raises DeviceError when it cannot."""
         self.started_at = time.perf_counter()
+        if self.worker:
+            self._matcher = threading.Thread(
+                target=self._match_loop, name="livecat-matcher", daemon=True
+            )
+            self._matcher.start()
         if self.settings.silent:
             if self.file_audio is None:
                 raise ParameterError("running without an audio device needs --input-file")
@@ -217,6 +494,7 @@ class LivePlayer:
         kwargs = dict(
             samplerate=self.sr_hz, blocksize=s.blocksize, latency=s.latency, dtype="float32"
         )
+        in_dev = out_dev = None
         try:
             out_dev = resolve_device(s.output_device, kind="output")
             if self.file_audio is not None:
@@ -234,15 +512,37 @@ class LivePlayer:
                         **kwargs,
                     )
                 else:
+                    out_dev = None
                     stream = sd.InputStream(
                         device=in_dev, channels=in_channels, callback=self._input_callback, **kwargs
                     )
             stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             self.stream_error = str(exc)
-            raise DeviceError(f"cannot open the audio stream: {exc}") from None
+            raise DeviceError(self._open_error(exc, in_dev, out_dev)) from None
         self.stream = stream
         self.stream_error = None
+
+    def _open_error(self, exc: Exception, in_dev: int | None, out_dev: int | None) -> str:
+        """A one-line reason, with what would work when the device refused the rate."""
+        text = f"cannot open the audio stream: {exc}"
+        if "sample rate" not in str(exc).lower():
+            return text
+        rates = []
+        for kind, dev in (("input", in_dev), ("output", out_dev)):
+            if kind == "input" and self.file_audio is not None:
+                continue
+            if kind == "output" and not (self.settings.grains or self.settings.dry):
+                continue
+            with contextlib.suppress(Exception):
+                ok = supported_rates(dev, kind=kind)
+                rates.append(f"{kind} accepts {', '.join(str(r) for r in ok) or 'none tried'}")
+        return (
+            f"the audio device refused {self.sr_hz} Hz, the corpus's grain rate"
+            + (f" ({'; '.join(rates)})" if rates else "")
+            + f": run the device or sound server at {self.sr_hz} Hz (JACK: jackd -r "
+            f"{self.sr_hz}; PipeWire: pw-metadata -n settings 0 clock.force-rate {self.sr_hz})"
+        )
 
     def _paced(self) -> None:
         """No audio device: feed the input file through :meth:`process` in real time."""
@@ -276,7 +576,7 @@ class LivePlayer:
             self._reconnector.start()
         return False
 
-    def _reconnect(self, dead) -> None:
+    def _reconnect(self, dead: Any) -> None:
         """Wait for the audio device to come back, then ask for a restart.
 
         PortAudio cannot recover in-process from a sound server that went away (closing the
@@ -312,31 +612,58 @@ class LivePlayer:
         """Stop within a second, even if the stream hangs: a stream that is not running any
         more is abandoned rather than closed (PortAudio may block on it)."""
         self._stop.set()
+        with contextlib.suppress(RuntimeError):  # the audio thread may release it first
+            self._wake.release()
         stream, self.stream = self.stream, None
         if stream is not None and stream.active:
             closer = threading.Thread(target=self._close, args=(stream,), daemon=True)
             closer.start()
-            closer.join(timeout=1.0)
+            closer.join(timeout=0.5)
             self.stuck = closer.is_alive()
         elif stream is not None or (self._reconnector is not None and self._reconnector.is_alive()):
             self.stuck = True
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
+        for thread in (self._thread, self._matcher):
+            if thread is not None:
+                thread.join(timeout=0.3)
 
     @staticmethod
-    def _close(stream) -> None:
+    def _close(stream: Any) -> None:
         with contextlib.suppress(Exception):
             stream.stop(ignore_errors=True)
             stream.close(ignore_errors=True)
 
     # -- figures for the HUD and the benchmarks ------------------------------------------------
-    def callback_percentiles(self) -> tuple[float, float]:
-        """p50 and p99 of recent callback durations, seconds."""
-        n = int(min(self.counters[CALLBACKS], self.TIMING_SLOTS))
-        if n == 0:
+    def _recent(self, ring: np.ndarray, last: int | None) -> np.ndarray:
+        n = int(self.counters[CALLBACKS])
+        count = min(n, self.TIMING_SLOTS, last or self.TIMING_SLOTS)
+        return ring[(np.arange(n - count, n)) % self.TIMING_SLOTS]
+
+    def callback_percentiles(self, *, last: int | None = None) -> tuple[float, float]:
+        """p50 and p99 of recent callback durations (Python entry to exit), seconds."""
+        recent = self._recent(self.callback_s, last)
+        if recent.size == 0:
             return 0.0, 0.0
-        recent = self.callback_s[:n]
-        return float(np.percentile(recent, 50)), float(np.percentile(recent, 99))
+        p50, p99 = np.percentile(recent, [50, 99])
+        return float(p50), float(p99)
+
+    def entry_delays(self, *, last: int | None = None) -> np.ndarray:
+        """How late after its audio cycle began each recent callback got to run Python
+        (waiting for the GIL, and upstream JACK clients), seconds; empty without timing."""
+        lags = self._recent(self.entry_lag_s, last)
+        lags = lags[lags != 0.0]
+        return lags - lags.min() if lags.size else lags
+
+    def device_latency_s(self) -> float:
+        """The stream's reported input + output latency (0 without a stream)."""
+        stream = self.stream
+        if stream is None:
+            return 0.0
+        latency = stream.latency
+        return float(sum(latency)) if isinstance(latency, tuple) else float(latency)
 
     def xruns(self) -> int:
-        return int(self.counters[INPUT_OVERFLOWS] + self.counters[OUTPUT_UNDERFLOWS])
+        """Blocks PortAudio flagged with an input overflow or an output underflow."""
+        return int(self.counters[XRUN_BLOCKS])
+
+    def close(self) -> None:
+        """Nothing left to release (kept for symmetry with :meth:`stop`)."""

@@ -18,9 +18,12 @@ from livecat.corpus import Corpus
 from livecat.live.player import (
     BLOCK_TIME,
     BRIGHTNESS,
+    CALLBACK_ERRORS,
     DISTANCE,
     ENTRY,
+    LATE_GRAINS,
     LEVEL_DB,
+    QUERY_S,
     SOURCE_T,
     STREAM_T,
     LivePlayer,
@@ -73,6 +76,8 @@ class Display:
         Called (on this thread) whenever the picture changes: the match log.
     """
 
+    HUD_REFRESH_S = 0.5  # figures in the HUD are recomputed this often, not every tick
+
     def __init__(
         self,
         corpus: Corpus,
@@ -91,6 +96,7 @@ class Display:
         else:
             self.size = src.image_width, src.image_height
         self.canvas = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+        self._overlay_canvas = np.zeros_like(self.canvas)
         self.hud = settings.hud
         self.help = False
         self.frozen = False
@@ -102,7 +108,12 @@ class Display:
         self.shown_entry = -2
         self.picture_latency_s: list[float] = []
         self.frames_shown = 0
-        self._fps_window: list[float] = []
+        self.images_decoded = 0
+        self._tick_times: list[float] = []
+        self._decoded: tuple[int, np.ndarray | None] = (-2, None)  # the last decoded image
+        self._drawn: tuple[int, float, bool] | None = None  # what the canvas holds
+        self._hud_cache: tuple[float, list[str]] = (-1.0, [])
+        self._errors_reported = 0
 
     # -- window ------------------------------------------------------------------------------------
     def _open_window(self) -> None:
@@ -113,48 +124,70 @@ class Display:
         self._apply_fullscreen()
 
     def _apply_fullscreen(self) -> None:
+        if self.settings.headless:
+            return
         mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
         cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
 
     # -- drawing -----------------------------------------------------------------------------------
-    def _picture(self, entry: int, brightness: float) -> np.ndarray:
+    def _image(self, entry: int) -> np.ndarray:
+        """The entry's decoded image; the last one is kept (decoding costs milliseconds)."""
+        if self._decoded[0] != entry or self._decoded[1] is None:
+            self._decoded = (entry, self.corpus.image(entry))
+            self.images_decoded += 1
+        image = self._decoded[1]
+        assert image is not None
+        return image
+
+    def _picture(self, entry: int, brightness: float) -> tuple[np.ndarray, bool]:
+        """The canvas for ``entry``; redrawn only when the entry, brightness or blackout
+        changed. Returns (canvas, redrawn)."""
+        key = (entry, round(brightness, 3), self.blackout)
+        if key == self._drawn:
+            return self.canvas, False
+        self._drawn = key
         if entry < 0 or self.blackout:
             self.canvas[:] = 0
-            return self.canvas
-        return letterbox(
-            self.corpus.image(entry),
-            width=self.size[0],
-            height=self.size[1],
-            out=self.canvas,
-            brightness=brightness,
-        )
+        else:
+            letterbox(
+                self._image(entry),
+                width=self.size[0],
+                height=self.size[1],
+                out=self.canvas,
+                brightness=brightness,
+            )
+        return self.canvas, True
 
     def hud_lines(self) -> list[str]:
+        """The HUD's text (figures at most :attr:`HUD_REFRESH_S` old)."""
+        now = time.monotonic()
+        if now - self._hud_cache[0] < self.HUD_REFRESH_S and self._hud_cache[1]:
+            return self._hud_cache[1]
         p = self.player
         shared = p.shared
         entry = int(shared[ENTRY])
         source = self.corpus.source_of(entry).path if entry >= 0 else "-"
-        p50, p99 = p.callback_percentiles()
+        p50, p99 = p.callback_percentiles(last=2000)
         block_s = p.settings.blocksize / p.sr_hz
-        latency = (
-            np.percentile(self.picture_latency_s[-200:], 50) * 1000
-            if self.picture_latency_s
-            else 0.0
-        )
-        fps = (
-            (len(self._fps_window) - 1) / (self._fps_window[-1] - self._fps_window[0])
-            if len(self._fps_window) > 1
-            else 0.0
-        )
-        return [
+        recent = self.picture_latency_s[-200:]
+        picture_ms = float(np.percentile(recent, 50)) * 1000 if recent else 0.0
+        ticks = self._tick_times
+        fps = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 else 0.0
+        audio_ms = (p.device_latency_s() + p.handoff / p.sr_hz) * 1000
+        lines = [
             f"{source} @ {shared[SOURCE_T]:.2f}s  entry {entry}",
             f"distance {shared[DISTANCE]:.2f}   level {shared[LEVEL_DB]:.0f} dBFS",
-            f"picture latency {latency:.0f} ms   xruns {p.xruns()}",
+            f"latency: picture {picture_ms:.0f} ms, audio {audio_ms:.0f} ms   xruns {p.xruns()}"
+            f"   late grains {int(p.counters[LATE_GRAINS])}",
             f"callback p50 {p50 / block_s:.0%} p99 {p99 / block_s:.0%} of {block_s * 1000:.1f} ms"
-            f"   query {p.engine.state.query_s * 1000:.2f} ms   {fps:.0f} fps",
+            f"   query {shared[QUERY_S] * 1000:.2f} ms   {fps:.0f} fps",
         ]
+        self._hud_cache = (now, lines)
+        return lines
 
-    def _overlay(self, image: np.ndarray) -> np.ndarray:
+    def _overlay(self, canvas: np.ndarray) -> np.ndarray:
+        image = self._overlay_canvas
+        image[:] = canvas
         lines: list[str] = []
         if self.hud:
             lines += self.hud_lines()
@@ -176,16 +209,7 @@ class Display:
             cv2.putText(
                 image, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA
             )
-        badges = [
-            b
-            for b, on in (
-                ("INPUT LOST", not self.audio_ok),
-                ("FROZEN", self.frozen),
-                ("BLACKOUT", self.blackout),
-            )
-            if on
-        ]
-        for i, badge in enumerate(badges):
+        for i, badge in enumerate(self.badges()):
             x = image.shape[1] - 150
             cv2.rectangle(
                 image, (x, 8 + 30 * i), (image.shape[1] - 8, 32 + 30 * i), (0, 0, 200), -1
@@ -201,6 +225,17 @@ class Display:
                 cv2.LINE_AA,
             )
         return image
+
+    def badges(self) -> list[str]:
+        return [
+            b
+            for b, on in (
+                ("INPUT LOST", not self.audio_ok),
+                ("FROZEN", self.frozen),
+                ("BLACKOUT", self.blackout),
+            )
+            if on
+        ]
 
     # -- keys --------------------------------------------------------------------------------------
     def handle_key(self, key: int) -> None:
@@ -226,13 +261,12 @@ class Display:
             self.frozen = not self.frozen
         elif char == "b":
             self.blackout = not self.blackout
-            self.shown_entry = -2  # redraw
         elif char == "g":
             self.player.muted = not self.player.muted
         elif char in "-=":
             step = -0.1 if char == "-" else 0.1
-            self.player.wet = float(np.clip(self.player.wet + step, 0.0, 1.0))
-            self.player.dry = 1.0 - self.player.wet
+            self.player.wet = round(float(np.clip(self.player.wet + step, 0.0, 1.0)), 3)
+            self.player.dry = round(1.0 - self.player.wet, 3)
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -244,34 +278,57 @@ class Display:
         started = time.monotonic()
         last_supervise = started
         ended_at: float | None = None
-        while not self.stop_requested:
-            now = time.monotonic()
-            if s.duration_s is not None and now - started >= s.duration_s:
-                break
-            if self.player.finished.is_set() and s.stop_at_end_of_input:
-                ended_at = ended_at or now
-                if now - ended_at > 0.3:  # let the last grains ring out
+        next_tick = started
+        try:
+            while not self.stop_requested:
+                now = time.monotonic()
+                if s.duration_s is not None and now - started >= s.duration_s:
                     break
-            if now - last_supervise >= 1.0:
-                last_supervise = now
-                self.audio_ok = self.player.supervise()
-            if self.player.restart_wanted:
-                break
-            self._tick()
-            if s.headless:
-                time.sleep(period)
-                continue
-            key = cv2.waitKeyEx(max(1, int(period * 1000)))
-            self.handle_key(key)
-            if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
-                break  # the window was closed
-        if not s.headless:
-            cv2.destroyAllWindows()
+                if self.player.finished and s.stop_at_end_of_input:
+                    ended_at = ended_at or now
+                    if now - ended_at > 0.3:  # let the last grains ring out
+                        break
+                if now - last_supervise >= 1.0:
+                    last_supervise = now
+                    self._supervise()
+                if self.player.restart_wanted or self.player.matcher_error is not None:
+                    break
+                self._tick()
+                next_tick += period
+                wait_s = next_tick - time.monotonic()
+                if wait_s < -period:  # fell behind: do not try to catch up
+                    next_tick = time.monotonic()
+                if s.headless:
+                    time.sleep(max(0.0, wait_s))
+                    continue
+                if wait_s >= 0.001:
+                    self.handle_key(cv2.waitKeyEx(int(wait_s * 1000)))
+                if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                    break  # the window was closed
+        finally:
+            if not s.headless:
+                cv2.destroyAllWindows()
+
+    def _supervise(self) -> None:
+        was_ok = self.audio_ok
+        self.audio_ok = self.player.supervise()
+        if was_ok and not self.audio_ok:
+            print("livecat: audio input lost: retrying every second", file=sys.stderr, flush=True)
+        errors = int(self.player.counters[CALLBACK_ERRORS])
+        if errors > self._errors_reported:
+            print(
+                f"livecat: {errors - self._errors_reported} audio block(s) failed and were "
+                f"silenced: {self.player.callback_error!r}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._errors_reported = errors
 
     def _tick(self) -> None:
         shared = self.player.shared
         entry = int(shared[ENTRY])
         brightness = float(shared[BRIGHTNESS])
+        block_time = 0.0
         changed = entry != self.shown_entry and not self.frozen
         if changed:
             block_time = float(shared[BLOCK_TIME])
@@ -286,14 +343,15 @@ class Display:
                 if block_time:
                     self.picture_latency_s.append(time.perf_counter() - block_time)
             return
-        image = self._picture(self.shown_entry, brightness)
-        if self.hud or self.help or not self.audio_ok or self.frozen or self.blackout:
-            image = self._overlay(image.copy())
-        cv2.imshow(WINDOW, image)
-        self.frames_shown += 1
-        self._fps_window = [*self._fps_window, time.monotonic()][-60:]
+        canvas, redrawn = self._picture(self.shown_entry, brightness)
+        overlay = self.hud or self.help or bool(self.badges())
+        if redrawn or overlay or self.frames_shown == 0:
+            cv2.imshow(WINDOW, self._overlay(canvas) if overlay else canvas)
+            self.handle_key(cv2.waitKeyEx(1))  # paints the window
+            self.frames_shown += 1
         if changed and block_time:
             self.picture_latency_s.append(time.perf_counter() - block_time)
+        self._tick_times = [*self._tick_times[-59:], time.monotonic()]
 
     def _print(self, entry: int) -> None:
         t = float(self.player.shared[STREAM_T])
