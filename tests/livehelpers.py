@@ -52,9 +52,9 @@ def jack_server(name: str, *, period: int = PERIOD):
 
 
 @contextmanager
-def xvfb(display: int):
+def xvfb(display: int, *, size: str = "800x600"):
     proc = subprocess.Popen(
-        ["Xvfb", f":{display}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        ["Xvfb", f":{display}", "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -81,7 +81,8 @@ def screenshot(display: str, path: Path) -> np.ndarray:
 
 class PlayRecord:
     """A JACK client: plays ``sound`` into livecat's input once started, records livecat's
-    first output port all along (from the moment it connects)."""
+    first output port all along (from the moment it connects), and counts the server's
+    xruns meanwhile (:attr:`xruns`)."""
 
     def __init__(self, server: str, sound: np.ndarray, *, record_s: float) -> None:
         import jack
@@ -96,8 +97,13 @@ class PlayRecord:
         self.play_started_frame = -1
         self.first_frame = -1
         self.lock = threading.Lock()
+        self.xruns = 0
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
+
+    def _xrun(self, delay_usecs: float) -> None:
+        self.xruns += 1
 
     def _process(self, frames: int) -> None:
         if self.first_frame < 0:
