@@ -145,3 +145,159 @@ class PlayRecord:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
+
+
+class _X11:
+    """The few libX11 calls the live tests need, through ctypes (no extra tools)."""
+
+    def __init__(self, display: str) -> None:
+        import ctypes
+        import ctypes.util
+
+        self.ct = ctypes
+        x11 = ctypes.cdll.LoadLibrary(ctypes.util.find_library("X11") or "libX11.so.6")
+        vp, ul = ctypes.c_void_p, ctypes.c_ulong
+        for name, restype, argtypes in (
+            ("XOpenDisplay", vp, [ctypes.c_char_p]),
+            ("XDefaultRootWindow", ul, [vp]),
+            ("XInternAtom", ul, [vp, ctypes.c_char_p, ctypes.c_int]),
+            ("XQueryTree", ctypes.c_int, [vp, ul, vp, vp, vp, vp]),
+            ("XFetchName", ctypes.c_int, [vp, ul, vp]),
+            ("XSendEvent", ctypes.c_int, [vp, ul, ctypes.c_int, ctypes.c_long, vp]),
+            ("XStringToKeysym", ul, [ctypes.c_char_p]),
+            ("XKeysymToKeycode", ctypes.c_ubyte, [vp, ul]),
+            ("XFree", ctypes.c_int, [vp]),
+            ("XFlush", ctypes.c_int, [vp]),
+            ("XCloseDisplay", ctypes.c_int, [vp]),
+        ):
+            getattr(x11, name).restype = restype
+            getattr(x11, name).argtypes = argtypes
+        self.x11 = x11
+        self.dpy = x11.XOpenDisplay(display.encode())
+        if not self.dpy:
+            raise RuntimeError(f"cannot open X display {display}")
+
+    def close(self) -> None:
+        self.x11.XCloseDisplay(self.dpy)
+
+    def find(self, name: str, window: int | None = None) -> int | None:
+        """The first window (depth first from the root) whose title is ``name``."""
+        ct, x11 = self.ct, self.x11
+        if window is None:
+            window = x11.XDefaultRootWindow(self.dpy)
+        title = ct.c_char_p()
+        if x11.XFetchName(self.dpy, window, ct.byref(title)) and title.value:
+            found = title.value.decode() == name
+            x11.XFree(title)
+            if found:
+                return window
+        root, parent = ct.c_ulong(), ct.c_ulong()
+        children, count = ct.POINTER(ct.c_ulong)(), ct.c_uint()
+        if not x11.XQueryTree(
+            self.dpy, window, ct.byref(root), ct.byref(parent),
+            ct.byref(children), ct.byref(count),
+        ):  # fmt: skip
+            return None
+        try:
+            for i in range(count.value):
+                hit = self.find(name, children[i])
+                if hit is not None:
+                    return hit
+        finally:
+            if children:
+                x11.XFree(children)
+        return None
+
+    def send(self, window: int, event) -> None:
+        self.x11.XSendEvent(self.dpy, window, 1, 0, self.ct.byref(event))
+        self.x11.XFlush(self.dpy)
+
+
+def close_window(display: str, name: str) -> bool:
+    """Ask the top-level window called ``name`` to close, as a window manager does (a
+    WM_DELETE_WINDOW client message). Returns whether such a window was found."""
+    import ctypes
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("serial", ctypes.c_ulong),
+            ("send_event", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("window", ctypes.c_ulong),
+            ("message_type", ctypes.c_ulong),
+            ("format", ctypes.c_int),
+            ("data", ctypes.c_long * 5),
+            ("pad", ctypes.c_long * 12),  # XEvent is 24 longs
+        ]
+
+    x = _X11(display)
+    try:
+        window = x.find(name)
+        if window is None:
+            return False
+        event = ClientMessage()
+        event.type = 33  # ClientMessage
+        event.window = window
+        event.message_type = x.x11.XInternAtom(x.dpy, b"WM_PROTOCOLS", 0)
+        event.format = 32
+        event.data[0] = x.x11.XInternAtom(x.dpy, b"WM_DELETE_WINDOW", 0)
+        x.send(window, event)
+        return True
+    finally:
+        x.close()
+
+
+def press_keys(display: str, name: str, keys: str, *, gap_s: float = 0.15) -> bool:
+    """Type ``keys`` (characters such as "q", "d", " ") into the window called ``name``
+    with synthetic key events. Returns whether such a window was found."""
+    import ctypes
+
+    class KeyEvent(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("serial", ctypes.c_ulong),
+            ("send_event", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("window", ctypes.c_ulong),
+            ("root", ctypes.c_ulong),
+            ("subwindow", ctypes.c_ulong),
+            ("time", ctypes.c_ulong),
+            ("x", ctypes.c_int),
+            ("y", ctypes.c_int),
+            ("x_root", ctypes.c_int),
+            ("y_root", ctypes.c_int),
+            ("state", ctypes.c_uint),
+            ("keycode", ctypes.c_uint),
+            ("same_screen", ctypes.c_int),
+            ("pad", ctypes.c_long * 12),
+        ]
+
+    names = {" ": b"space", "-": b"minus", "=": b"equal"}
+    x = _X11(display)
+    try:
+        window = x.find(name)
+        if window is None:
+            return False
+        for key in keys:
+            keysym = x.x11.XStringToKeysym(names.get(key, key.encode()))
+            for kind in (2, 3):  # KeyPress, KeyRelease
+                event = KeyEvent()
+                event.type = kind
+                event.window = window
+                event.root = x.x11.XDefaultRootWindow(x.dpy)
+                event.same_screen = 1
+                event.keycode = x.x11.XKeysymToKeycode(x.dpy, keysym)
+                x.send(window, event)
+            time.sleep(gap_s)
+        return True
+    finally:
+        x.close()
+
+
+def window_exists(display: str, name: str) -> bool:
+    x = _X11(display)
+    try:
+        return x.find(name) is not None
+    finally:
+        x.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,12 @@ SR = 48000
 pytestmark = pytest.mark.live
 
 
+def _skip_without_tools() -> None:
+    missing = livehelpers.missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
+
+
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("live-corpus")
@@ -35,85 +42,104 @@ def corpus_dir(tmp_path_factory) -> Path:
     return d / "corpus"
 
 
+@pytest.fixture(scope="module")
+def servers():
+    """One JACK server and one X display for the module's tests: (server name, env)."""
+    _skip_without_tools()
+    server = f"livecat-test-{os.getpid()}"
+    with (
+        livehelpers.jack_server(server) as env,
+        livehelpers.xvfb(40 + os.getpid() % 50) as display,
+    ):
+        yield server, dict(env, DISPLAY=display)
+
+
+def _live(corpus_dir: Path, env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "livecat", "live", str(corpus_dir), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_window(display: str, *, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not livehelpers.window_exists(display, "livecat"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("livecat's window did not appear")
+        time.sleep(0.2)
+    time.sleep(0.5)  # let it paint
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with open(path) as f:
         return list(csv.DictReader(f))
 
 
-def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir, tmp_path):
-    missing = livehelpers.missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
+def _cut(corpus: Corpus, source: int, offset_s: float, length_s: float) -> np.ndarray:
+    decoded = decode_audio(corpus.sources[source].path, sr_hz=SR)
+    return decoded[int(offset_s * SR) : int((offset_s + length_s) * SR)]
+
+
+def _assert_picks_follow(rows: list[dict[str, str]], source_path: str) -> None:
+    """Most picks come from ``source_path``, and at the times the cut was taken from: the
+    gap between the source's time and the stream's time stays put."""
+    picks = [r for r in rows if int(r["entry"]) >= 0]
+    from_cut = [r for r in picks if r["source"] == source_path]
+    assert len(from_cut) >= 0.8 * len(picks), (len(from_cut), len(picks))
+    lags = np.array([float(r["source_t_s"]) - float(r["t_s"]) for r in from_cut])
+    assert np.mean(np.abs(lags - np.median(lags)) < 0.15) >= 0.8, lags.round(2)
+
+
+def _assert_sounds_like(recorded: np.ndarray, cut: np.ndarray) -> None:
+    """The recorded output is the cut's own sound (at some lag under 100 ms)."""
+    assert np.abs(recorded).max() > 0.01, "nothing came out"
+    best = max(
+        (mediagen.spectrogram_similarity(recorded[lag:], cut[: len(cut) - lag], n=2048), lag)
+        for lag in range(0, 4800, 128)
+    )
+    assert best[0] > 0.8, best
+
+
+def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir, servers, tmp_path):
+    server, env = servers
     corpus = Corpus.open(corpus_dir)
     offset_s, length_s = 3.0, 5.0
-    decoded = decode_audio(corpus.sources[1].path, sr_hz=SR)
-    cut = decoded[int(offset_s * SR) : int((offset_s + length_s) * SR)]
-    server = f"livecat-test-{os.getpid()}"
-    display_number = 40 + os.getpid() % 50
+    cut = _cut(corpus, 1, offset_s, length_s)
     matches = tmp_path / "matches.csv"
-    with livehelpers.jack_server(server) as env, livehelpers.xvfb(display_number) as display:
-        env = dict(env, DISPLAY=display)
-        live = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "livecat",
-                "live",
-                str(corpus_dir),
-                "--matches",
-                str(matches),
-                "--window-geometry",
-                "0,0,320,240",
-                "--duration",
-                "14",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        client = livehelpers.PlayRecord(server, cut, record_s=16.0)
-        try:
-            client.connect_to("PortAudio")
-            time.sleep(1.0)
-            client.play()
-            play_t = time.monotonic()
-            time.sleep(length_s * 0.6)
-            before = time.monotonic() - play_t
-            shot = livehelpers.screenshot(display, tmp_path / "shot.png")
-            after = time.monotonic() - play_t
-            time.sleep(length_s * 0.4 + 1.0)
-            live.send_signal(2)  # Ctrl-C: must end cleanly and promptly
-            t_stop = time.monotonic()
-            _, err = live.communicate(timeout=10)
-            stop_s = time.monotonic() - t_stop
-        finally:
-            client.close()
-            if live.poll() is None:
-                live.kill()
+    live = _live(corpus_dir, env, "--matches", str(matches), "--window-geometry", "0,0,320,240")
+    client = livehelpers.PlayRecord(server, cut, record_s=16.0)
+    try:
+        client.connect_to("PortAudio")
+        time.sleep(1.0)
+        client.play()
+        play_t = time.monotonic()
+        time.sleep(length_s * 0.6)
+        before = time.monotonic() - play_t
+        shot = livehelpers.screenshot(env["DISPLAY"], tmp_path / "shot.png")
+        after = time.monotonic() - play_t
+        time.sleep(length_s * 0.4 + 1.0)
+        live.send_signal(signal.SIGINT)  # Ctrl-C: must end cleanly and promptly
+        t_stop = time.monotonic()
+        _, err = live.communicate(timeout=10)
+        stop_s = time.monotonic() - t_stop
+    finally:
+        client.close()
+        if live.poll() is None:
+            live.kill()
     assert live.returncode == 0, err
     assert "Traceback" not in err
-    assert stop_s < 2.0, stop_s
+    assert stop_s < 1.0, stop_s
 
     # 1. The pictures follow the input: from the cut's file, at the cut's times.
-    rows = [r for r in _rows(matches) if int(r["entry"]) >= 0]
-    during = [r for r in rows if float(r["distance"]) < 1e9]
-    from_cut = [r for r in during if r["source"] == str(corpus.sources[1].path)]
-    assert len(from_cut) >= 0.8 * len(during), (len(from_cut), len(during))
-    lags = np.array([float(r["source_t_s"]) - float(r["t_s"]) for r in from_cut])
-    typical = np.median(lags)
-    assert np.mean(np.abs(lags - typical) < 0.15) >= 0.8, lags.round(2)
+    _assert_picks_follow(_rows(matches), str(corpus.sources[1].path))
 
     # 2. The sound coming out is the footage's own sound of those moments.
     played = client.recorded[: client.rec_pos]
     start = (client.play_started_frame - client.first_frame) if client.play_started_frame > 0 else 0
-    segment = played[start : start + len(cut)]
-    assert np.abs(segment).max() > 0.01, "nothing came out"
-    best = max(
-        (mediagen.spectrogram_similarity(segment[lag:], cut[: len(cut) - lag], n=2048), lag)
-        for lag in range(0, 4800, 128)
-    )
-    assert best[0] > 0.8, best
+    _assert_sounds_like(played[start : start + len(cut)], cut)
 
     # 3. The window shows the chosen image: the picture's own index code, read back off the
     # screen, is the footage's picture for the moment the screenshot was taken.
@@ -123,35 +149,124 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir,
     assert expected_lo <= index <= expected_hi, (index, expected_lo, expected_hi)
 
 
-def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir):
-    missing = livehelpers.missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
-    server = f"livecat-loss-{os.getpid()}"
-    with livehelpers.jack_server(server) as env:
-        live = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "livecat",
-                "live",
-                str(corpus_dir),
-                "--headless",
-                "--duration",
-                "8",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(4.0)
-    # The server is gone: livecat must keep running, then resume once it is back.
-    time.sleep(2.0)
-    assert live.poll() is None, live.communicate()[1]
-    with livehelpers.jack_server(server):
-        _, err = live.communicate(timeout=40)
+def test_keys_show_the_hud_and_black_out_the_picture(corpus_dir, servers, tmp_path):
+    server, env = servers
+    corpus = Corpus.open(corpus_dir)
+    cut = _cut(corpus, 0, 1.0, 6.0)
+    live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240")
+    client = livehelpers.PlayRecord(server, cut, record_s=1.0)
+    try:
+        client.connect_to("PortAudio")
+        client.play()
+        _wait_for_window(env["DISPLAY"])
+        time.sleep(1.0)
+
+        def white_in_top_band() -> float:
+            shot = livehelpers.screenshot(env["DISPLAY"], tmp_path / "shot.png")[:240, :320]
+            return float(np.mean(shot[10:55, :200].min(axis=2) > 230))
+
+        plain = white_in_top_band()
+        livehelpers.press_keys(env["DISPLAY"], "livecat", "d")
+        time.sleep(0.6)
+        with_hud = white_in_top_band()
+        livehelpers.press_keys(env["DISPLAY"], "livecat", "db")
+        time.sleep(0.4)
+        blackout = livehelpers.screenshot(env["DISPLAY"], tmp_path / "black.png")[:240, :320]
+    finally:
+        client.close()
+        live.send_signal(signal.SIGINT)
+        _, err = live.communicate(timeout=10)
+    assert plain < 0.002 and with_hud > 0.01, (plain, with_hud)  # the HUD's white text
+    assert blackout[:, :150].max() < 10  # black but for the badge on the right
+    badge = blackout[10:30, 180:310].reshape(-1, 3)
+    assert np.median(badge[:, 2]) > 150 and np.median(badge[:, 0]) < 60  # BLACKOUT, red
+    assert live.returncode == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "window closed", "q twice"])
+def test_sigterm_closing_the_window_and_q_twice_end_it_within_a_second(corpus_dir, servers, how):
+    _, env = servers
+    live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240")
+    try:
+        _wait_for_window(env["DISPLAY"])
+        started = time.monotonic()
+        if how == "SIGTERM":
+            live.send_signal(signal.SIGTERM)
+        elif how == "window closed":
+            assert livehelpers.close_window(env["DISPLAY"], "livecat")
+        else:
+            assert livehelpers.press_keys(env["DISPLAY"], "livecat", "qq", gap_s=0.05)
+            started = time.monotonic()
+        _, err = live.communicate(timeout=10)
+        stop_s = time.monotonic() - started
+    finally:
+        if live.poll() is None:
+            live.kill()
     assert live.returncode == 0, err
     assert "Traceback" not in err
+    assert stop_s < 1.0, stop_s
+
+
+def test_an_input_file_is_played_through_the_same_path_in_real_time(corpus_dir, servers, tmp_path):
+    server, env = servers
+    corpus = Corpus.open(corpus_dir)
+    cut = _cut(corpus, 0, 4.0, 3.0)
+    mediagen.write_audio(tmp_path / "cut.wav", cut, sr_hz=SR)
+    matches = tmp_path / "matches.csv"
+    client = livehelpers.PlayRecord(server, np.zeros(1, np.float32), record_s=8.0)
+    started = time.monotonic()
+    live = _live(
+        corpus_dir,
+        env,
+        "--input-file",
+        str(tmp_path / "cut.wav"),
+        "--headless",
+        "--matches",
+        str(matches),
+    )
+    try:
+        # An output-only stream: wire its first output to the recorder.
+        deadline = time.monotonic() + 20
+        while not client.client.get_ports("PortAudio:out", is_output=True):
+            assert time.monotonic() < deadline, "livecat's output port did not appear"
+            time.sleep(0.05)
+        rec_from = client.rec_pos
+        client.client.connect("PortAudio:out_0", client.inp)
+        out, err = live.communicate(timeout=30)
+        wall_s = time.monotonic() - started
+    finally:
+        client.close()
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode == 0, err
+    assert "Traceback" not in err
+    assert 3.0 <= wall_s < 12.0, wall_s  # paced in real time, stopped at the file's end
+    assert "stopped after 3." in err, err
+    assert f"{corpus.sources[0].path} @ " in out  # headless prints what it shows
+    _assert_picks_follow(_rows(matches), str(corpus.sources[0].path))
+    _assert_sounds_like(client.recorded[rec_from : client.rec_pos], cut)
+
+
+def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path):
+    """The server goes away: the window stays up with an INPUT LOST badge, livecat checks
+    every second, and once the server is back it resumes by itself."""
+    _skip_without_tools()
+    server = f"livecat-loss-{os.getpid()}"
+    with livehelpers.xvfb(140 + os.getpid() % 50) as display:
+        with livehelpers.jack_server(server) as env:
+            env = dict(env, DISPLAY=display)
+            live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240", "--duration", "8")
+            _wait_for_window(display)
+        # The server is gone: livecat must keep running, its window up with the badge.
+        time.sleep(2.0)
+        assert live.poll() is None, live.communicate()[1]
+        shot = livehelpers.screenshot(display, tmp_path / "lost.png")[:240, :320]
+        with livehelpers.jack_server(server):
+            _, err = live.communicate(timeout=40)
+    badge = shot[10:30, 180:310].reshape(-1, 3)
+    assert np.median(badge[:, 2]) > 150 and np.median(badge[:, 0]) < 60  # INPUT LOST, red
+    assert live.returncode == 0, err
+    assert "Traceback" not in err
+    assert "audio input lost: retrying every second" in err
     assert "the audio device is back: restarting" in err
     assert err.count("livecat: stopped after") == 2

@@ -3,6 +3,7 @@ the audio block rate; reads what the audio thread publishes and never blocks it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -303,11 +304,21 @@ class Display:
                     continue
                 if wait_s >= 0.001:
                     self.handle_key(cv2.waitKeyEx(int(wait_s * 1000)))
-                if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
-                    break  # the window was closed
+                if self._window_closed():
+                    break
         finally:
             if not s.headless:
-                cv2.destroyAllWindows()
+                with contextlib.suppress(cv2.error):
+                    cv2.destroyAllWindows()
+
+    @staticmethod
+    def _window_closed() -> bool:
+        """Closed by the user? (Qt's HighGUI raises, rather than answering 0, once the
+        window is gone.)"""
+        try:
+            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            return True
 
     def _supervise(self) -> None:
         was_ok = self.audio_ok
