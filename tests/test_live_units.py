@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import mediagen
@@ -415,3 +416,24 @@ def test_cli_errors_are_one_line(corpus, args, message):
     lines = [line for line in result.stderr.splitlines() if line.startswith("livecat:")]
     assert lines[-1].startswith(message), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_make_demo_script_without_display_or_devices_says_so_and_stops_by_itself(corpus, tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    mediagen.write_audio(media / "demo-input.wav", mediagen.varied_notes(1.5, seed=5), sr_hz=SR)
+    script = Path(__file__).resolve().parent.parent / "corpora" / "run_demo.sh"
+    result = subprocess.run(
+        ["bash", str(script), str(corpus.path), str(media)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=NO_SERVER_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "no display ($DISPLAY is unset): running headless" in out
+    assert "no audio input device: playing" in out and "stops by itself" in out
+    assert "a.mp4 @ " in out  # what it shows
+    assert "stopped after 1." in result.stderr
+    assert (media / "demo-mosaic.mp4").exists()
