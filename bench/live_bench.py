@@ -80,14 +80,14 @@ def _client_onset(server: str, prefix: str, trials: int) -> list[float]:
     try:
         for _ in range(trials):
             time.sleep(0.3)
-            rec_start = client.rec_pos
-            client.play_started_frame = -1
+            client.play_pos = -1  # stopped while the start marks are reset
+            client.play_started_frame = client.play_started_rec = -1
             client.play_pos = 0
             time.sleep(burst.size / SR + 0.2)
-            played_at = client.play_started_frame - client.first_frame + silence.size
-            recorded = client.recorded[rec_start : client.rec_pos]
-            loud = np.flatnonzero(np.abs(recorded[max(played_at - rec_start, 0) :]) > 0.02)
-            if loud.size:
+            # Both marks count recorded samples: skipped cycles cannot skew them.
+            onset = client.play_started_rec + silence.size
+            loud = np.flatnonzero(np.abs(client.recorded[onset : client.rec_pos]) > 0.02)
+            if client.play_started_rec >= 0 and loud.size:
                 out.append(loud[0] / SR)
     finally:
         client.close()
@@ -101,10 +101,17 @@ def _client_feed(server: str, prefix: str, seconds: float) -> dict:
     client = livehelpers.PlayRecord(server, _feed_sound(seconds + 1), record_s=1.0)
     client.connect_to(prefix)
     client.play()
-    xruns_before = client.xruns
+    xruns_before, first = client.xruns, client.cycles
     time.sleep(seconds)
+    last = client.cycles
     client.close()
-    return {"server_xruns": client.xruns - xruns_before}
+    ring = client.finished_at
+    finished = ring[np.arange(max(first, last - ring.size), last) % ring.size] / BLOCK
+    return {
+        "server_xruns": client.xruns - xruns_before,
+        "feeder_finished_p50": float(np.percentile(finished, 50)),
+        "feeder_finished_p99": float(np.percentile(finished, 99)),
+    }
 
 
 def _client_passthrough(server: str, seconds: float) -> dict:
@@ -276,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         default="worker,callback",
         help="which matchers to measure (the second one runs min(30 s, --xrun-seconds))",
     )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run jackd with -R (SCHED_FIFO, as on stage) instead of --no-realtime",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="PortAudio", help=argparse.SUPPRESS)
@@ -326,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     matchers = [m for m in args.matchers.split(",") if m]
     display_number = 60 + os.getpid() % 30
     with (
-        livehelpers.jack_server(server) as env,
+        livehelpers.jack_server(server, realtime=args.realtime) as env,
         livehelpers.xvfb(display_number, size="1280x720") as x_display,
     ):
         os.environ.update(env)
@@ -336,10 +348,20 @@ def main(argv: list[str] | None = None) -> int:
         assert passthrough.stdout is not None
         passthrough.stdout.readline()  # "ready"
         pt_latency = _result(_run_client("onset", server, "--prefix", "passthrough"), timeout=60)
+        # The same display load as livecat gets (here in another process than the client:
+        # the CPU load without the GIL), so the xruns compare like for like.
+        stop, shown = threading.Event(), [0]
+        threading.Thread(
+            target=_busy_display,
+            args=(corpus, stop, shown),
+            kwargs={"fps": args.display_fps},
+            daemon=True,
+        ).start()
         pt_feed = _result(
             _run_client("feed", server, "--prefix", "passthrough", "--seconds", str(seconds)),
             timeout=seconds + 60,
         )
+        stop.set()
         passthrough.terminate()
         passthrough.wait(timeout=10)
         runs = {}
@@ -358,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
 
     pt = np.median(pt_latency) * 1000 if pt_latency else float("nan")
     print(
-        f"pass-through client: onset-to-output {pt:.1f} ms; {pt_feed.get('server_xruns')} "
-        f"server xruns in {seconds:.0f} s",
+        f"jackd {'-R (realtime)' if args.realtime else '--no-realtime'}, dummy backend, "
+        f"{BLOCK} frames at {SR} Hz; busy display: {args.display_fps:.0f} new 1280x720 "
+        f"images/s\npass-through client: onset-to-output {pt:.1f} ms; "
+        f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s with the same display "
+        f"load",
         flush=True,
     )
     block_ms = BLOCK / SR * 1000
@@ -372,8 +397,10 @@ def main(argv: list[str] | None = None) -> int:
             f"callback, display busy ({r['busy_images']} extra images decoded): p50 "
             f"{_percent(r['callback'], 50)}, p99 {_percent(r['callback'], 99)} of the "
             f"{block_ms:.2f} ms block (goal p99 <= 25%); from the audio cycle's start "
-            f"(GIL wait included): p50 {_percent(total, 50)}, p99 {_percent(total, 99)}, "
-            f"max {_percent(total, 100)}"
+            f"(GIL wait and the upstream feeder included): p50 {_percent(total, 50)}, p99 "
+            f"{_percent(total, 99)}, max {_percent(total, 100)}; the feeder itself finished at "
+            f"p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, p99 "
+            f"{r['feed'].get('feeder_finished_p99', 0):.1%}"
         )
         print(
             f"onset-to-grain latency: livecat {lc:.1f} ms, pass-through {pt:.1f} ms, "

@@ -22,12 +22,14 @@ def missing_tools() -> list[str]:
 
 
 @contextmanager
-def jack_server(name: str, *, period: int = PERIOD):
-    """``jackd --no-realtime -d dummy`` under its own server name; yields the environment
-    that points PortAudio and JACK clients at it."""
+def jack_server(name: str, *, period: int = PERIOD, realtime: bool = False):
+    """``jackd --no-realtime -d dummy`` (``-R`` with ``realtime``: SCHED_FIFO, as a real
+    rig runs it) under its own server name; yields the environment that points PortAudio and
+    JACK clients at it."""
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
+    mode = "-R" if realtime else "--no-realtime"
     proc = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(period)],
+        ["jackd", mode, "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(period)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -95,7 +97,11 @@ class PlayRecord:
         self.rec_pos = 0
         self.play_pos = -1  # -1: not started
         self.play_started_frame = -1
+        self.play_started_rec = -1  # rec_pos when playing started: same clock as recorded
         self.first_frame = -1
+        # Where in each cycle this client finished (frames since the cycle began), a ring.
+        self.finished_at = np.zeros(1 << 15, np.int64)
+        self.cycles = 0
         self.lock = threading.Lock()
         self.xruns = 0
         self.client.set_process_callback(self._process)
@@ -113,6 +119,7 @@ class PlayRecord:
         if self.play_pos >= 0:
             if self.play_started_frame < 0:
                 self.play_started_frame = self.client.last_frame_time
+                self.play_started_rec = self.rec_pos
             n = max(0, min(frames, self.sound.size - self.play_pos))
             buf[:n] = self.sound[self.play_pos : self.play_pos + n]
             self.play_pos += frames
@@ -120,6 +127,8 @@ class PlayRecord:
         if n > 0:
             self.recorded[self.rec_pos : self.rec_pos + n] = self.inp.get_array()[:n]
             self.rec_pos += n
+        self.finished_at[self.cycles % self.finished_at.size] = self.client.frames_since_cycle_start
+        self.cycles += 1
 
     def connect_to(self, prefix: str = "PortAudio", timeout_s: float = 20.0) -> None:
         """Wait for livecat's ports to appear; wire our output to its input and its first

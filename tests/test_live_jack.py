@@ -138,7 +138,7 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir,
 
     # 2. The sound coming out is the footage's own sound of those moments.
     played = client.recorded[: client.rec_pos]
-    start = (client.play_started_frame - client.first_frame) if client.play_started_frame > 0 else 0
+    start = max(client.play_started_rec, 0)
     _assert_sounds_like(played[start : start + len(cut)], cut)
 
     # 3. The window shows the chosen image: the picture's own index code, read back off the
