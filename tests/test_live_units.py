@@ -119,7 +119,7 @@ def test_a_stalled_matcher_drops_blocks_and_stays_in_step(corpus):
     # a burst of them at once).
     rest = target[stall * 256 :]
     first = _run(player, rest[:256], 256)
-    assert player._player.active() <= 2 and np.abs(first).max() > 0.0  # newest late + due
+    assert player.decks[0].player.active() <= 2 and np.abs(first).max() > 0.0  # newest late + due
     # After the gap, the engine's sample count is re-aligned with the audio thread's: grains
     # scheduled from now on are due one block after their decision, not in the past.
     late = int(player.counters[LATE_GRAINS])
@@ -355,14 +355,14 @@ def test_keys(corpus):
 def test_the_display_decodes_an_image_once_however_often_it_is_shown(corpus):
     player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
     display = Display(corpus, player, settings=DisplaySettings(headless=True))
-    first, redrawn = display._picture(5, 1.0)
+    first, redrawn = display._picture(0, 5, 1.0)
     assert redrawn and first.any()
     for _ in range(10):
-        _, redrawn = display._picture(5, 1.0)
+        _, redrawn = display._picture(0, 5, 1.0)
         assert not redrawn
-    display._picture(5, 0.5)  # fading: redrawn from the kept image
+    display._picture(0, 5, 0.5)  # fading: redrawn from the kept image
     assert display.images_decoded == 1
-    display._picture(6, 1.0)
+    display._picture(0, 6, 1.0)
     assert display.images_decoded == 2
 
 
@@ -401,7 +401,7 @@ def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path
     [
         (["-i", "no-such-device"], "livecat: no input device matches 'no-such-device'; "),
         (["--samplerate", "44100"], "livecat: --samplerate 44100: the corpus's grains are at"),
-        (["--dry-wet", "2"], "livecat: --dry-wet must be 0..1, got 2.0"),
+        (["--dry-wet", "2"], "livecat: argument --dry-wet: a number in 0..1, got '2'"),
     ],
 )
 def test_cli_errors_are_one_line(corpus, args, message):

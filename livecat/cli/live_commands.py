@@ -8,8 +8,18 @@ import signal
 import sys
 from pathlib import Path
 
-from livecat.cli.engine_options import add_engine_options, engine_settings
+from livecat.cli.engine_options import (
+    add_engine_options,
+    add_param_flag,
+    base_settings,
+    param_values,
+)
+from livecat.control.params import PARAMS_BY_NAME, help_lines
 from livecat.errors import DeviceError, ParameterError
+
+# Options that are not start-up settings: never read from or written to [setup].
+NOT_SETUP = {"help", "config", "dump_config", "corpora"}
+_live_parser: argparse.ArgumentParser | None = None  # set by register(); re-parsed for --config
 
 
 def _channels(text: str) -> tuple[int, ...]:
@@ -50,10 +60,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  livecat live corpora/mine                         # default mic, default output\n"
         "  livecat live corpora/mine -i Scarlett --input-channels 3,4 --fullscreen\n"
+        "  livecat live corpora/a corpora/b --corpus-fade 2  # switch with [ ] or 1-9\n"
+        "  livecat live --config set.toml --dump-config set.toml   # an installation\n"
         "  livecat live corpora/mine --input-file set.wav --headless --matches picks.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    live.add_argument("corpus", metavar="CORPUS")
+    global _live_parser
+    _live_parser = live
+    live.add_argument(
+        "corpora",
+        nargs="*",
+        metavar="CORPUS",
+        help="one or more corpora (switched live); may come from --config instead",
+    )
     audio = live.add_argument_group("audio")
     audio.add_argument(
         "-i",
@@ -88,13 +107,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     audio.add_argument(
         "--no-grains", action="store_true", help="pictures only: open the input alone, play nothing"
     )
-    audio.add_argument(
-        "--dry-wet",
-        type=float,
-        default=1.0,
-        metavar="0..1",
-        help="0 = the input only, 1 = the grains only (%(default)s)",
-    )
+    for name in ("dry_wet", "volume", "corpus_fade"):
+        add_param_flag(audio, PARAMS_BY_NAME[name])
     audio.add_argument(
         "--input-file",
         type=Path,
@@ -124,6 +138,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="log t_s,source,source_t_s,entry,distance at every picture change",
     )
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    control = live.add_argument_group('control (README: "Set files")')
+    control.add_argument(
+        "--config",
+        type=Path,
+        metavar="SET.toml",
+        help="read corpora, start-up options, parameters and MIDI mappings from a set file; "
+        "flags given on the command line win",
+    )
+    control.add_argument(
+        "--dump-config",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="alone: print the set these options make and exit; with FILE: play, and keep "
+        "FILE equal to the current set (written on every change and at exit)",
+    )
     add_engine_options(live)
     live.set_defaults(run=run_live)
 
@@ -157,20 +187,121 @@ def _have_devices() -> tuple[bool, bool]:
     )
 
 
+def _setup_actions() -> dict[str, argparse.Action]:
+    """The ``livecat live`` options a set file's [setup] may hold, by key."""
+    assert _live_parser is not None
+    return {
+        a.dest: a
+        for a in _live_parser._actions
+        if a.option_strings and a.dest not in NOT_SETUP and a.dest not in PARAMS_BY_NAME
+    }
+
+
+def _setup_value(action: argparse.Action, value: object, base: Path) -> object:
+    """A [setup] value converted the way the command line converts the flag's text."""
+    if action.nargs == 0:  # store_true
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false")
+        return value
+    if isinstance(value, bool | dict):
+        raise ValueError(f"expected what {action.option_strings[-1]} takes, got {value!r}")
+    text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    converted = action.type(text) if callable(action.type) else text
+    if action.choices is not None and converted not in action.choices:
+        raise ValueError(f"expected one of {', '.join(map(str, action.choices))}")
+    if isinstance(converted, Path) and not converted.is_absolute():
+        converted = base / converted  # relative to the set file, as corpora are
+    return converted
+
+
+def _apply_config(args: argparse.Namespace, config) -> argparse.Namespace:
+    """Parse the command line again with the set file's [setup] as defaults."""
+    from livecat.cli.main import build_parser
+
+    parser = build_parser()  # a fresh parser; register() points _live_parser at it
+    actions = _setup_actions()
+    defaults = {}
+    base = config.path.parent if config.path is not None else Path()
+    for key, value in config.setup.items():
+        action = actions.get(key)
+        if action is None:
+            raise config.error(
+                "setup",
+                key,
+                f"unknown key {key!r} in [setup] (known: {', '.join(sorted(actions))}; "
+                "live parameters go in [params])",
+            )
+        try:
+            defaults[action.dest] = _setup_value(action, value, base)
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            raise config.error("setup", key, f"{key}: {exc}") from None
+    assert _live_parser is not None
+    _live_parser.set_defaults(**defaults)
+    return parser.parse_args(args.argv)
+
+
+def _setup_to_save(args: argparse.Namespace) -> dict[str, object]:
+    """The start-up options that differ from their defaults, as TOML-ready values."""
+    from livecat.cli.main import build_parser
+
+    config_defaults = _live_parser._defaults if _live_parser is not None else {}
+    build_parser()  # fresh: the defaults before any set file
+    out: dict[str, object] = {}
+    for dest, action in _setup_actions().items():
+        value = getattr(args, dest, None)
+        if value is None or (value == action.default and dest not in config_defaults):
+            continue
+        if isinstance(value, Path):
+            value = str(value.resolve())
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[dest] = value
+    return out
+
+
 def run_live(args: argparse.Namespace) -> int:
+    from livecat.control.config import dump_config, load_config
+    from livecat.control.state import Controls
     from livecat.corpus import Corpus
     from livecat.live import LivePlayer, LiveSettings
     from livecat.live.player import DECISIONS, JUMPS, LATE_GRAINS, STREAM_T
+    from livecat.live.session import LiveSession
     from livecat.output import Display, DisplaySettings, screen_geometry
     from livecat.render.mosaic import MatchLog
 
-    if not 0.0 <= args.dry_wet <= 1.0:
-        raise ParameterError(f"--dry-wet must be 0..1, got {args.dry_wet}")
-    corpus = Corpus.open(args.corpus)
+    config = None
+    if args.config is not None:
+        config = load_config(args.config)
+        args = _apply_config(args, config)
+    corpus_paths = list(args.corpora) or (config.corpora if config else [])
+    if not corpus_paths:
+        raise ParameterError("livecat live needs a corpus: livecat live CORPUS [CORPUS ...]")
+    values = param_values(args, config.params if config else None)
+    controls = Controls(values)
+    setup = _setup_to_save(args)
+    saved_corpora = [str(Path(c).resolve()) for c in corpus_paths]
+    if args.dump_config == "-":
+        midi = config.midi if config else None
+        from livecat.control.config import MidiConfig
+
+        print(
+            dump_config(
+                corpora=saved_corpora, setup=setup, params=values, midi=midi or MidiConfig()
+            ),
+            end="",
+        )
+        return 0
+    dump_path = Path(args.dump_config) if args.dump_config else None
+    if dump_path is not None and dump_path.is_dir():
+        raise ParameterError(
+            f"--dump-config {dump_path}: that is a directory; give a .toml file (put "
+            "corpora before --dump-config)"
+        )
+    corpora = [Corpus.open(p) for p in corpus_paths]
     input_file = args.input_file
     silent = False
     if input_file is not None and args.output is None:
-        if args.no_grains and args.dry_wet == 1.0:
+        if args.no_grains and values["dry_wet"] == 1.0:
             silent = True  # nothing to play: no device needed
         elif not _have_devices()[1]:
             print("livecat: no audio output device: running without sound", file=sys.stderr)
@@ -198,17 +329,33 @@ def run_live(args: argparse.Namespace) -> int:
         blocksize=args.blocksize,
         latency=args.latency,
         grains=not args.no_grains,
-        dry=1.0 - args.dry_wet,
-        wet=args.dry_wet,
+        dry=1.0 - float(values["dry_wet"]),
+        wet=float(values["dry_wet"]),
         input_file=input_file,
         loop_input=args.loop,
         silent=silent,
         matcher=args.matcher,
     )
-    player = LivePlayer(corpus, engine_settings=engine_settings(args), settings=settings)
-    log = MatchLog(args.matches, corpus) if args.matches else None
+    base = base_settings(args)
+    player = LivePlayer(
+        corpora,
+        engine_settings=base,
+        settings=settings,
+        names=_deck_names(corpus_paths),
+    )
+    session = LiveSession(
+        player,
+        controls=controls,
+        base_settings=base,
+        corpora=saved_corpora,
+        setup=setup,
+        config_path=args.config,
+        dump_path=dump_path,
+        midi=config.midi if config else None,
+    )
+    log = MatchLog(args.matches, corpora[0]) if args.matches else None
     display = Display(
-        corpus,
+        corpora[0],
         player,
         settings=DisplaySettings(
             headless=headless,
@@ -218,8 +365,19 @@ def run_live(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             stop_at_end_of_input=not args.loop,
         ),
-        on_change=(lambda t, e, st, d: log.row(t, e, st, d)) if log else None,
+        on_change=(
+            (
+                lambda t, e, st, d: log.row(
+                    t, e, st, d, corpus=player.decks[display.shown_deck].corpus
+                )
+            )
+            if log
+            else None
+        ),
+        help_lines=help_lines(),
     )
+    session.attach(display)
+    session.start()
 
     def request_stop(signum: int, frame: object) -> None:
         display.stop_requested = True
@@ -232,6 +390,7 @@ def run_live(args: argparse.Namespace) -> int:
         pass
     finally:
         player.stop()
+        session.close()
         if log:
             log.close()
     p50, p99 = player.callback_percentiles()
@@ -258,3 +417,15 @@ def run_live(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         os._exit(0)
     return 0
+
+
+def _deck_names(paths: list[str]) -> list[str]:
+    """Short names for the corpora: their directory names, made unique with a number."""
+    names: list[str] = []
+    for path in paths:
+        name = Path(path).resolve().name or str(path)
+        candidate, n = name, 2
+        while candidate in names:
+            candidate, n = f"{name}-{n}", n + 1
+        names.append(candidate)
+    return names

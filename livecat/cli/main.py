@@ -25,10 +25,17 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with livecat's one-line errors (no usage block above them)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"livecat: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from livecat.cli import corpus_commands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livecat",
         description="Real-time audio-reactive video player built on audio-visual "
         "concatenative synthesis.",
@@ -57,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # re-parsed with --config
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s" if not args.debug else "%(levelname)s %(name)s: %(message)s",

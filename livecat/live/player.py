@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,7 +77,9 @@ COUNTER_SLOTS = 9
 # Indices into the ring cursors (int64).
 BLOCKS_WRITTEN, BLOCKS_READ, GRAINS_WRITTEN, GRAINS_READ = range(4)
 # Columns of the grain schedule.
-DUE, STORE, SOURCE_END, GAIN = range(4)
+DUE, STORE, SOURCE_END, GAIN, DECK = range(5)
+# Indices into LivePlayer.mix (float64; written by the matcher, read by the display).
+ACTIVE, FADING, PROGRESS = range(3)
 
 MATCHERS = ("worker", "callback")
 # Samples per numpy operation on the audio thread: below numpy's 500-element threshold for
@@ -114,6 +118,7 @@ class GrainQueue:
         handoff: int,
         schedule: np.ndarray,
         cursors: np.ndarray,
+        deck: int = 0,
     ) -> None:
         self.engine = engine
         self.length = engine.player.length
@@ -121,6 +126,8 @@ class GrainQueue:
         self.handoff = handoff
         self.schedule = schedule
         self.cursors = cursors
+        self.deck = deck
+        self.weight = 1.0  # crossfade gain while corpora are switched
         self.offset = 0  # audio-thread sample of the engine's sample 0 (moves if blocks drop)
 
     def reset(self) -> None:
@@ -135,8 +142,22 @@ class GrainQueue:
         row[DUE] = self.engine.state.samples + self.offset + self.handoff
         row[STORE] = store_sample
         row[SOURCE_END] = source_end
-        row[GAIN] = gain
+        row[GAIN] = gain * self.weight
+        row[DECK] = self.deck
         self.cursors[GRAINS_WRITTEN] = n + 1  # publish after the row is complete
+
+
+@dataclass
+class Deck:
+    """One loaded corpus: its engine (run by the matcher, or by the callback with
+    ``matcher="callback"``) and, with the matcher, the queue the engine's grains go through
+    and the audio thread's player for them."""
+
+    corpus: Corpus
+    name: str
+    engine: Engine
+    queue: GrainQueue | None = None
+    player: GrainPlayer | None = None
 
 
 class LivePlayer:
@@ -144,21 +165,40 @@ class LivePlayer:
 
     Parameters
     ----------
-    corpus : Corpus
+    corpora : Corpus or sequence of Corpus
+        Several corpora are loaded at once and switched with :meth:`switch_to`: a crossfade
+        of sound (equal power, on the grains' gains) and picture (the display blends the two
+        decks' images), ``corpus_fade_s`` long. During a fade the matcher runs both engines.
     engine_settings : EngineSettings
     settings : LiveSettings
+    names : sequence of str, optional
+        Display names of the corpora (default: their directory names).
     """
 
     TIMING_SLOTS = 1 << 14
     BLOCK_SLOTS = 64  # input blocks the matcher may fall behind by (0.34 s at 256 frames)
     SCHEDULE_SLOTS = 256
+    HISTORY = 16384  # input samples kept to prime a corpus switched to (0.34 s at 48 kHz)
 
     def __init__(
-        self, corpus: Corpus, *, engine_settings: EngineSettings, settings: LiveSettings
+        self,
+        corpora: Corpus | Sequence[Corpus],
+        *,
+        engine_settings: EngineSettings,
+        settings: LiveSettings,
+        names: Sequence[str] | None = None,
     ) -> None:
-        self.corpus = corpus
+        corpora = [corpora] if isinstance(corpora, Corpus) else list(corpora)
+        if not corpora:
+            raise ParameterError("live needs at least one corpus")
         self.settings = settings
-        self.sr_hz = corpus.grain_sr_hz
+        self.sr_hz = corpora[0].grain_sr_hz
+        for c in corpora[1:]:
+            if c.grain_sr_hz != self.sr_hz:
+                raise ParameterError(
+                    f"{c.path}: grains at {c.grain_sr_hz} Hz, but {corpora[0].path} has "
+                    f"{self.sr_hz} Hz: corpora played together must share one rate"
+                )
         if settings.samplerate_hz not in (None, self.sr_hz):
             raise ParameterError(
                 f"--samplerate {settings.samplerate_hz}: the corpus's grains are at "
@@ -171,17 +211,41 @@ class LivePlayer:
         if settings.matcher not in MATCHERS:
             raise ParameterError(f"matcher must be one of {', '.join(MATCHERS)}")
         self.max_block = 8192
-        self.engine = Engine(
-            corpus, settings=engine_settings.with_(dry=0.0, wet=1.0), max_block=self.max_block
-        )
-        self.engine.reset()
         self.worker = settings.matcher == "worker"
         self.handoff = settings.blocksize if self.worker else 0
+        self.engine_settings = engine_settings.with_(dry=0.0, wet=1.0)
+        self._schedule = np.zeros((self.SCHEDULE_SLOTS, 5), np.float64)
+        self._cursors = np.zeros(4, np.int64)
+        names = list(names) if names is not None else [Path(c.path).name for c in corpora]
+        self.decks: list[Deck] = []
+        for i, corpus in enumerate(corpora):
+            engine = Engine(corpus, settings=self.engine_settings, max_block=self.max_block)
+            engine.reset()
+            deck = Deck(corpus=corpus, name=names[i], engine=engine)
+            if self.worker:
+                deck.player = GrainPlayer(
+                    engine.grains,
+                    hop=engine.hop,
+                    overlap=engine.settings.overlap,
+                    max_block=self.max_block,
+                )
+                deck.queue = GrainQueue(
+                    engine,
+                    handoff=self.handoff,
+                    schedule=self._schedule,
+                    cursors=self._cursors,
+                    deck=i,
+                )
+                engine.player = deck.queue  # type: ignore[assignment]
+            self.decks.append(deck)
         # Audio-thread state, all preallocated.
         self._mono = np.zeros(self.max_block, np.float32)
         self._out = np.zeros(self.max_block, np.float32)
-        self.shared = np.zeros(SHARED_SLOTS, np.float64)
-        self.shared[ENTRY] = -1
+        self._shared = np.zeros((len(self.decks), SHARED_SLOTS), np.float64)
+        self._shared[:, ENTRY] = -1
+        self._shared[:, BRIGHTNESS] = 1.0
+        # Which deck plays, which fades out (-1: none) and how far the fade is (0..1).
+        self.mix = np.array([0.0, -1.0, 1.0])
         self.counters = np.zeros(COUNTER_SLOTS, np.int64)
         self.callback_s = np.zeros(self.TIMING_SLOTS, np.float64)  # ring of callback durations
         # perf_counter at callback entry minus PortAudio's currentTime: its excess over the
@@ -191,28 +255,28 @@ class LivePlayer:
         self._block_frames = np.zeros(self.BLOCK_SLOTS, np.int64)
         self._block_start = np.zeros(self.BLOCK_SLOTS, np.int64)  # audio-thread sample
         self._block_time = np.zeros(self.BLOCK_SLOTS, np.float64)  # perf_counter at arrival
-        self._schedule = np.zeros((self.SCHEDULE_SLOTS, 4), np.float64)
-        self._cursors = np.zeros(4, np.int64)
         self._position = 0  # samples the audio thread has consumed
-        self._player: GrainPlayer | None = None
+        self._players = [d.player for d in self.decks]  # the audio thread's, by deck
         if self.worker:
-            self._player = GrainPlayer(
-                self.engine.grains,
-                hop=self.engine.hop,
-                overlap=self.engine.settings.overlap,
-                max_block=self.max_block,
-            )
-            self._queue = GrainQueue(
-                self.engine,
-                handoff=self.handoff,
-                schedule=self._schedule,
-                cursors=self._cursors,
-            )
-            self.engine.player = self._queue  # type: ignore[assignment]
             self._match_in = np.zeros(self.max_block, np.float32)
             self._match_out = np.zeros(self.max_block, np.float32)
+        # Matcher-side switching state.
+        self._active = 0
+        self._fading = -1
+        self._fade_start = 0
+        self._fade_len = 1
+        self._history = np.zeros(self.HISTORY, np.float32)  # the latest input, a ring
+        self._history_filled = 0
+        self._prime = np.zeros(self.HISTORY, np.float32)
+        self._pending_settings: EngineSettings | None = None
+        self._seen = np.zeros((len(self.decks), 2), np.int64)  # decisions, jumps published
+        self._tail: Deck | None = None  # callback matcher: the deck switched away from
+        # Requests from the main thread (plain attribute writes, read by the matcher).
+        self.switch_request = 0
+        self.corpus_fade_s = 1.0
         self.dry = settings.dry
         self.wet = settings.wet
+        self.gain = 1.0  # output volume (linear)
         self.muted = not settings.grains
         self.file_audio: np.ndarray | None = None
         self._file_pos = 0
@@ -245,6 +309,44 @@ class LivePlayer:
         gc.collect()
         gc.freeze()
         sys.setswitchinterval(0.0005)
+
+    # -- what the display and the controls see ---------------------------------------------------
+    @property
+    def active(self) -> int:
+        """The deck whose picture and sound lead (the last one switched to)."""
+        return int(self.mix[ACTIVE])
+
+    @property
+    def shared(self) -> np.ndarray:
+        """The active deck's published state (indices ENTRY, SOURCE_T, ...)."""
+        return self._shared[self.active]
+
+    def shared_of(self, deck: int) -> np.ndarray:
+        return self._shared[deck]
+
+    @property
+    def corpus(self) -> Corpus:
+        return self.decks[self.active].corpus
+
+    @property
+    def engine(self) -> Engine:
+        return self.decks[self.active].engine
+
+    def switch_to(self, deck: int) -> None:
+        """Crossfade to corpus ``deck`` (any thread; the matcher or callback acts on it)."""
+        if not 0 <= deck < len(self.decks):
+            raise ParameterError(f"no corpus {deck}: {len(self.decks)} loaded")
+        self.switch_request = deck
+
+    def set_engine_settings(self, settings: EngineSettings) -> None:
+        """New selection knobs for every deck, applied before the next block is matched.
+        Hop and overlap cannot change live (the grain schedule depends on them)."""
+        settings = settings.with_(dry=0.0, wet=1.0)
+        current = self.engine_settings
+        if settings.hop_s != current.hop_s or settings.overlap != current.overlap:
+            raise ParameterError("hop and overlap cannot change while playing")
+        self.engine_settings = settings
+        self._pending_settings = settings
 
     @property
     def finished(self) -> bool:
@@ -291,8 +393,9 @@ class LivePlayer:
 
     def _write_output(self, outdata: np.ndarray, out: np.ndarray, mono: np.ndarray) -> None:
         """Mix grains and dry input into every output channel, in chunks."""
-        wet = 0.0 if self.muted else self.wet
-        dry = self.dry
+        gain = self.gain
+        wet = 0.0 if self.muted else self.wet * gain
+        dry = self.dry * gain
         frames = out.size
         for lo in range(0, frames, CHUNK):
             hi = min(frames, lo + CHUNK)
@@ -321,8 +424,7 @@ class LivePlayer:
                 self._hand_over(mono, frames, started)
                 self._render(out, frames)
             else:
-                self.engine.process(mono, out)
-                self._publish(self.engine.state, started)
+                self._process_in_callback(mono, out, started)
             self._position += frames
             if outdata is not None:
                 self._write_output(outdata, out, mono)
@@ -338,6 +440,28 @@ class LivePlayer:
                 pass
         self.callback_s[slot] = time.perf_counter() - started
         self.counters[CALLBACKS] = n + 1
+
+    def _process_in_callback(self, mono: np.ndarray, out: np.ndarray, started: float) -> None:
+        """``matcher="callback"``: the active deck's engine runs here. A corpus switch is
+        immediate; the grains of the deck left behind ring out (no crossfade)."""
+        request = self.switch_request
+        if request != self._active:
+            self._tail = self.decks[self._active]
+            self._active = request
+            self.decks[request].engine.reset()
+            self.mix[ACTIVE] = request
+        if self._pending_settings is not None:
+            settings, self._pending_settings = self._pending_settings, None
+            for deck in self.decks:
+                deck.engine.apply(settings)
+        engine = self.decks[self._active].engine
+        engine.process(mono, out)
+        tail = self._tail
+        if tail is not None:
+            tail.engine.player.render(out)
+            if tail.engine.player.active() == 0:
+                self._tail = None
+        self._publish(self._active, engine.state, started)
 
     def _hand_over(self, mono: np.ndarray, frames: int, started: float) -> None:
         """Copy the block into the matcher's ring and wake the matcher."""
@@ -355,8 +479,7 @@ class LivePlayer:
 
     def _render(self, out: np.ndarray, frames: int) -> None:
         """Render the grains into ``out``, starting the scheduled ones at their due sample."""
-        player = self._player
-        assert player is not None
+        players = self._players
         for lo in range(0, frames, CHUNK):
             out[lo : min(frames, lo + CHUNK)] = 0.0
         cursors = self._cursors
@@ -381,20 +504,21 @@ class LivePlayer:
             if at > done:
                 self._render_span(out, done, at)
                 done = at
-            player.start(int(row[STORE]), source_end=int(row[SOURCE_END]), gain=float(row[GAIN]))
+            players[int(row[DECK])].start(  # type: ignore[union-attr]
+                int(row[STORE]), source_end=int(row[SOURCE_END]), gain=float(row[GAIN])
+            )
             cursors[GRAINS_READ] += 1
         if done < frames:
             self._render_span(out, done, frames)
 
     def _render_span(self, out: np.ndarray, lo: int, hi: int) -> None:
-        player = self._player
-        assert player is not None
-        for a in range(lo, hi, CHUNK):
-            player.render(out[a : min(hi, a + CHUNK)])
+        for player in self._players:
+            for a in range(lo, hi, CHUNK):
+                player.render(out[a : min(hi, a + CHUNK)])  # type: ignore[union-attr]
 
-    def _publish(self, st, block_time: float) -> None:
-        """Make the engine's latest decision visible to the display (plain element writes)."""
-        shared = self.shared
+    def _publish(self, deck: int, st, block_time: float) -> None:
+        """Make a deck's latest decision visible to the display (plain element writes)."""
+        shared = self._shared[deck]
         if st.entry != shared[ENTRY]:
             shared[BLOCK_TIME] = block_time  # when the block that changed the picture arrived
         shared[ENTRY] = st.entry
@@ -405,8 +529,11 @@ class LivePlayer:
         shared[GATED] = st.gated
         shared[STREAM_T] = st.samples / self.sr_hz
         shared[QUERY_S] = st.query_s
-        self.counters[DECISIONS] = st.decisions
-        self.counters[JUMPS] = st.jumps
+        seen = self._seen[deck]
+        for counter, now, column in ((DECISIONS, st.decisions, 0), (JUMPS, st.jumps, 1)):
+            step = now - seen[column] if now >= seen[column] else now  # reset by a switch
+            self.counters[counter] += step
+            seen[column] = now
 
     def _count_xruns(self, status) -> None:
         """Count the block's xrun flags (one xrun may set both input and output flags)."""
@@ -433,11 +560,9 @@ class LivePlayer:
 
     # -- the matcher thread --------------------------------------------------------------------
     def match_pending(self) -> int:
-        """Run the engine over every block the audio thread has handed over; returns how
+        """Run the engines over every block the audio thread has handed over; returns how
         many. The matcher thread calls it when woken; tests call it directly."""
         cursors = self._cursors
-        engine = self.engine
-        queue = self._queue
         done = 0
         while cursors[BLOCKS_READ] < cursors[BLOCKS_WRITTEN]:
             k = int(cursors[BLOCKS_READ])
@@ -454,14 +579,80 @@ class LivePlayer:
             block[:] = self._blocks[slot, :frames]
             if int(cursors[BLOCKS_WRITTEN]) - k > self.BLOCK_SLOTS:
                 continue  # overwritten while copying: the check above skips it
-            # The engine counts only what it was fed: line its samples up with the audio
-            # thread's (they differ after dropped blocks).
-            queue.offset = start - engine.state.samples
-            engine.process(block, self._match_out[:frames])
-            self._publish(engine.state, arrived)
+            self._match_block(block, start, arrived)
             cursors[BLOCKS_READ] = k + 1
             done += 1
         return done
+
+    def _match_block(self, block: np.ndarray, start: int, arrived: float) -> None:
+        """One handed-over block through the active deck (and the one fading out)."""
+        if self._pending_settings is not None:
+            settings, self._pending_settings = self._pending_settings, None
+            for deck in self.decks:
+                deck.engine.apply(settings)
+        if self.switch_request != self._active:
+            self._switch(self.switch_request, start)
+        progress = 1.0
+        if self._fading >= 0:
+            progress = min(1.0, max(0.0, (start - self._fade_start) / self._fade_len))
+            if progress >= 1.0:
+                self._fading = -1
+                self.mix[FADING] = -1
+        self.mix[PROGRESS] = progress
+        frames = block.size
+        for index, weight in (
+            (self._active, math.sin(0.5 * math.pi * progress)),
+            (self._fading, math.cos(0.5 * math.pi * progress)),
+        ):
+            if index < 0:
+                continue
+            deck = self.decks[index]
+            engine, queue = deck.engine, deck.queue
+            assert queue is not None
+            queue.weight = weight
+            # The engine counts only what it was fed: line its samples up with the audio
+            # thread's (they differ after dropped blocks and for a deck switched to).
+            queue.offset = start - engine.state.samples
+            engine.process(block, self._match_out[:frames])
+            self._publish(index, engine.state, arrived)
+        self._remember(block)
+
+    def _switch(self, target: int, start: int) -> None:
+        """Make deck ``target`` lead from sample ``start``; the current one fades out. The
+        new engine is reset and its analysis window filled with the latest input, so its
+        first decision, one hop later, hears what the other deck heard."""
+        if self._fading >= 0:
+            self._shared[self._fading, ENTRY] = -1
+        self._fading = self._active if self.corpus_fade_s > 0 else -1
+        if self._fading < 0:
+            self._shared[self._active, ENTRY] = -1
+        self._active = target
+        engine = self.decks[target].engine
+        engine.reset()
+        need = min(self._history_filled, self.HISTORY)
+        if need:
+            end = self._history_filled % self.HISTORY
+            prime = self._prime[:need]
+            tail = min(need, end)
+            prime[need - tail :] = self._history[end - tail : end]
+            if need > tail:
+                prime[: need - tail] = self._history[self.HISTORY - (need - tail) :]
+            engine.stream.push(prime)
+        self._fade_start = start
+        self._fade_len = max(1, int(self.corpus_fade_s * self.sr_hz))
+        self.mix[FADING] = self._fading
+        self.mix[PROGRESS] = 0.0 if self._fading >= 0 else 1.0
+        self.mix[ACTIVE] = target
+
+    def _remember(self, block: np.ndarray) -> None:
+        """Keep the latest input (for priming a deck switched to)."""
+        n = block.size
+        at = self._history_filled % self.HISTORY
+        first = min(n, self.HISTORY - at)
+        self._history[at : at + first] = block[:first]
+        if n > first:
+            self._history[: n - first] = block[first:]
+        self._history_filled += n
 
     def _match_loop(self) -> None:
         try:

@@ -17,13 +17,16 @@ import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.live.player import (
+    ACTIVE,
     BLOCK_TIME,
     BRIGHTNESS,
     CALLBACK_ERRORS,
     DISTANCE,
     ENTRY,
+    FADING,
     LATE_GRAINS,
     LEVEL_DB,
+    PROGRESS,
     QUERY_S,
     SOURCE_T,
     STREAM_T,
@@ -32,13 +35,32 @@ from livecat.live.player import (
 from livecat.media.images import letterbox
 
 WINDOW = "livecat"
-HELP = [
-    "d  HUD on/off",
+ACTION_KEYS = {
+    " ": "freeze",
+    "b": "blackout",
+    "g": "mute_grains",
+    "]": "next_corpus",
+    "[": "prev_corpus",
+}
+KEY_HELP = [
+    "d  HUD on/off      h  this help",
     "f  fullscreen      Esc  leave fullscreen",
     "space  freeze      b  blackout",
     "g  mute grains     - / =  dry/wet",
-    "h  this help       q q  quit",
+    "[ / ]  previous / next corpus   1-9  corpus N",
+    "q q  quit",
 ]
+
+
+class KeyTarget:
+    """Where the window's keys go. The live session implements it with its control inbox;
+    without one (tests, tools) the display flips its own state."""
+
+    def key_action(self, name: str) -> None: ...
+
+    def key_param_step(self, name: str, step: float) -> None: ...
+
+    def key_corpus(self, index: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -86,11 +108,17 @@ class Display:
         *,
         settings: DisplaySettings,
         on_change: Callable[[float, int, float, float], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
+        keys: KeyTarget | None = None,
+        help_lines: list[str] | None = None,
     ) -> None:
         self.corpus = corpus
         self.player = player
         self.settings = settings
         self.on_change = on_change
+        self.on_tick = on_tick  # called once per tick on this thread (controls, feedback)
+        self.keys = keys
+        self.help_lines = KEY_HELP + (help_lines or [])
         src = max(corpus.sources, key=lambda s: s.entries)
         if settings.geometry:
             self.size = settings.geometry[2], settings.geometry[3]
@@ -98,6 +126,7 @@ class Display:
             self.size = src.image_width, src.image_height
         self.canvas = np.zeros((self.size[1], self.size[0], 3), np.uint8)
         self._overlay_canvas = np.zeros_like(self.canvas)
+        self._fade_canvas = np.zeros_like(self.canvas)  # the deck fading out, while it does
         self.hud = settings.hud
         self.help = False
         self.frozen = False
@@ -107,12 +136,14 @@ class Display:
         self.quit_armed_at = -10.0
         self.stop_requested = False
         self.shown_entry = -2
+        self.shown_deck = 0
         self.picture_latency_s: list[float] = []
         self.frames_shown = 0
         self.images_decoded = 0
         self._tick_times: list[float] = []
-        self._decoded: tuple[int, np.ndarray | None] = (-2, None)  # the last decoded image
-        self._drawn: tuple[int, float, bool] | None = None  # what the canvas holds
+        # The last decoded image of each deck: (entry, image).
+        self._decoded: dict[int, tuple[int, np.ndarray]] = {}
+        self._drawn: tuple | None = None  # what the canvas holds
         self._hud_cache: tuple[float, list[str]] = (-1.0, [])
         self._errors_reported = 0
 
@@ -131,31 +162,53 @@ class Display:
         cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
 
     # -- drawing -----------------------------------------------------------------------------------
-    def _image(self, entry: int) -> np.ndarray:
-        """The entry's decoded image; the last one is kept (decoding costs milliseconds)."""
-        if self._decoded[0] != entry or self._decoded[1] is None:
-            self._decoded = (entry, self.corpus.image(entry))
+    def _image(self, deck: int, entry: int) -> np.ndarray:
+        """The entry's decoded image; each deck's last one is kept (decoding costs ms)."""
+        last = self._decoded.get(deck)
+        if last is None or last[0] != entry:
+            last = (entry, self.player.decks[deck].corpus.image(entry))
+            self._decoded[deck] = last
             self.images_decoded += 1
-        image = self._decoded[1]
-        assert image is not None
-        return image
+        return last[1]
 
-    def _picture(self, entry: int, brightness: float) -> tuple[np.ndarray, bool]:
-        """The canvas for ``entry``; redrawn only when the entry, brightness or blackout
-        changed. Returns (canvas, redrawn)."""
-        key = (entry, round(brightness, 3), self.blackout)
+    def _draw(self, deck: int, entry: int, brightness: float, out: np.ndarray) -> None:
+        if entry < 0:
+            out[:] = 0
+            return
+        letterbox(
+            self._image(deck, entry),
+            width=self.size[0],
+            height=self.size[1],
+            out=out,
+            brightness=brightness,
+        )
+
+    def _picture(
+        self, deck: int, entry: int, brightness: float, fade: tuple[int, int, float] | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """The canvas for ``entry`` of ``deck``, blended with ``fade = (deck, entry,
+        progress)`` while corpora crossfade; redrawn only when something changed. Returns
+        (canvas, redrawn)."""
+        key = (
+            deck,
+            entry,
+            round(brightness, 3),
+            self.blackout,
+            fade and fade[:2],
+            fade and round(fade[2], 2),
+        )
         if key == self._drawn:
             return self.canvas, False
         self._drawn = key
-        if entry < 0 or self.blackout:
+        if self.blackout:
             self.canvas[:] = 0
-        else:
-            letterbox(
-                self._image(entry),
-                width=self.size[0],
-                height=self.size[1],
-                out=self.canvas,
-                brightness=brightness,
+            return self.canvas, True
+        self._draw(deck, entry, brightness, self.canvas)
+        if fade is not None:
+            self._draw(fade[0], fade[1], 1.0, self._fade_canvas)
+            progress = min(max(fade[2], 0.0), 1.0)
+            cv2.addWeighted(
+                self.canvas, progress, self._fade_canvas, 1.0 - progress, 0.0, dst=self.canvas
             )
         return self.canvas, True
 
@@ -167,7 +220,8 @@ class Display:
         p = self.player
         shared = p.shared
         entry = int(shared[ENTRY])
-        source = self.corpus.source_of(entry).path if entry >= 0 else "-"
+        deck = p.decks[p.active]
+        source = deck.corpus.source_of(entry).path if entry >= 0 else "-"
         p50, p99 = p.callback_percentiles(last=2000)
         block_s = p.settings.blocksize / p.sr_hz
         recent = self.picture_latency_s[-200:]
@@ -175,8 +229,9 @@ class Display:
         ticks = self._tick_times
         fps = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 else 0.0
         audio_ms = (p.device_latency_s() + p.handoff / p.sr_hz) * 1000
+        corpus = f"[{p.active + 1}/{len(p.decks)} {deck.name}]  " if len(p.decks) > 1 else ""
         lines = [
-            f"{source} @ {shared[SOURCE_T]:.2f}s  entry {entry}",
+            f"{corpus}{source} @ {shared[SOURCE_T]:.2f}s  entry {entry}",
             f"distance {shared[DISTANCE]:.2f}   level {shared[LEVEL_DB]:.0f} dBFS",
             f"latency: picture {picture_ms:.0f} ms, audio {audio_ms:.0f} ms   xruns {p.xruns()}"
             f"   late grains {int(p.counters[LATE_GRAINS])}",
@@ -201,7 +256,7 @@ class Display:
                 -1,
             )
         if self.help:
-            lines += HELP
+            lines += self.help_lines
         for i, line in enumerate(lines):
             y = 22 + 20 * i
             cv2.putText(
@@ -258,16 +313,34 @@ class Display:
         elif key & 0xFF == 27 and self.fullscreen:
             self.fullscreen = False
             self._apply_fullscreen()
-        elif char == " ":
-            self.frozen = not self.frozen
-        elif char == "b":
-            self.blackout = not self.blackout
-        elif char == "g":
-            self.player.muted = not self.player.muted
+        elif char in ACTION_KEYS:
+            self._key_action(ACTION_KEYS[char])
         elif char in "-=":
             step = -0.1 if char == "-" else 0.1
-            self.player.wet = round(float(np.clip(self.player.wet + step, 0.0, 1.0)), 3)
-            self.player.dry = round(1.0 - self.player.wet, 3)
+            if self.keys is not None:
+                self.keys.key_param_step("dry_wet", step)
+            else:
+                self.player.wet = round(float(np.clip(self.player.wet + step, 0.0, 1.0)), 3)
+                self.player.dry = round(1.0 - self.player.wet, 3)
+        elif char in "123456789":
+            index = int(char) - 1
+            if self.keys is not None:
+                self.keys.key_corpus(index)
+            elif index < len(self.player.decks):
+                self.player.switch_to(index)
+
+    def _key_action(self, name: str) -> None:
+        if self.keys is not None:
+            self.keys.key_action(name)
+        elif name == "freeze":
+            self.frozen = not self.frozen
+        elif name == "blackout":
+            self.blackout = not self.blackout
+        elif name == "mute_grains":
+            self.player.muted = not self.player.muted
+        elif name in ("next_corpus", "prev_corpus"):
+            step = 1 if name == "next_corpus" else -1
+            self.player.switch_to((self.player.active + step) % len(self.player.decks))
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -336,14 +409,20 @@ class Display:
             self._errors_reported = errors
 
     def _tick(self) -> None:
-        shared = self.player.shared
+        if self.on_tick is not None:
+            self.on_tick()
+        player = self.player
+        mix = player.mix
+        active, fading, progress = int(mix[ACTIVE]), int(mix[FADING]), float(mix[PROGRESS])
+        shared = player.shared_of(active)
         entry = int(shared[ENTRY])
         brightness = float(shared[BRIGHTNESS])
         block_time = 0.0
-        changed = entry != self.shown_entry and not self.frozen
+        changed = (active, entry) != (self.shown_deck, self.shown_entry) and not self.frozen
         if changed:
             block_time = float(shared[BLOCK_TIME])
             self.shown_entry = entry
+            self.shown_deck = active
             if self.on_change is not None:
                 self.on_change(
                     float(shared[STREAM_T]), entry, float(shared[SOURCE_T]), float(shared[DISTANCE])
@@ -354,7 +433,10 @@ class Display:
                 if block_time:
                     self.picture_latency_s.append(time.perf_counter() - block_time)
             return
-        canvas, redrawn = self._picture(self.shown_entry, brightness)
+        fade = None
+        if fading >= 0 and progress < 1.0 and not self.frozen:
+            fade = (fading, int(player.shared_of(fading)[ENTRY]), progress)
+        canvas, redrawn = self._picture(self.shown_deck, self.shown_entry, brightness, fade)
         overlay = self.hud or self.help or bool(self.badges())
         if redrawn or overlay or self.frames_shown == 0:
             cv2.imshow(WINDOW, self._overlay(canvas) if overlay else canvas)
@@ -369,7 +451,7 @@ class Display:
         if entry < 0:
             print(f"{t:8.2f}s  (black)", flush=True)
             return
-        src = self.corpus.source_of(entry)
+        src = self.player.decks[self.shown_deck].corpus.source_of(entry)
         print(
             f"{t:8.2f}s  entry {entry:6d}  {src.path} @ {self.player.shared[SOURCE_T]:.2f}s"
             f"  distance {self.player.shared[DISTANCE]:.2f}",

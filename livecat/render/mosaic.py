@@ -75,12 +75,18 @@ class MatchLog:
         self.writer.writerow(MATCH_COLUMNS)
         self.corpus = corpus
 
-    def row(self, t_s: float, entry: int, source_t_s: float, distance: float) -> None:
-        source = (
-            self.corpus.sources[int(self.corpus.entries["source"][entry])].path
-            if entry >= 0
-            else ""
-        )
+    def row(
+        self,
+        t_s: float,
+        entry: int,
+        source_t_s: float,
+        distance: float,
+        *,
+        corpus: Corpus | None = None,
+    ) -> None:
+        """One picture; ``corpus`` names the corpus it came from when several play."""
+        corpus = corpus or self.corpus
+        source = corpus.sources[int(corpus.entries["source"][entry])].path if entry >= 0 else ""
         self.writer.writerow((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
 
     def close(self) -> None:
