@@ -1,0 +1,268 @@
+"""The control layer: one registry behind the flags, set files and on-screen help; set files
+checked with file and line; the session applying requests; several corpora crossfaded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mediagen
+import numpy as np
+import pytest
+
+from livecat.cli.main import build_parser
+from livecat.control import PARAMS, Controls
+from livecat.control.config import load_config, parse_config
+from livecat.control.params import ACTIONS, help_lines
+from livecat.corpus import Corpus, build_corpus
+from livecat.errors import ConfigError, ParameterError
+from livecat.live import LivePlayer, LiveSettings
+from livecat.live.player import ENTRY, FADING, PROGRESS
+from livecat.live.session import LiveSession
+from livecat.output import Display, DisplaySettings
+from livecat.synthesis import EngineSettings
+
+SR = 48000
+BLOCK = 256
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> tuple[Corpus, Corpus, np.ndarray]:
+    """Two corpora of different sounds; returns them and corpus B's sound."""
+    d = tmp_path_factory.mktemp("control")
+    a_sound = mediagen.varied_notes(5.0, seed=4)
+    b_sound = mediagen.tone_sequence([220.0, 880.0, 330.0, 1320.0], note_s=1.0)
+    for name, sound in (("a", a_sound), ("b", b_sound)):
+        mediagen.write_video(
+            d / f"{name}.mp4",
+            fps=25,
+            size=(96, 64),
+            duration_s=sound.size / SR,
+            audio=sound,
+            sr_hz=SR,
+        )
+        build_corpus([d / f"{name}.mp4"], d / name)
+    return Corpus.open(d / "a"), Corpus.open(d / "b"), b_sound
+
+
+def _live_parser():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    return commands.choices["live"], commands.choices["render"]
+
+
+def _flags(parser) -> set[str]:
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+def test_every_parameter_has_a_live_flag_a_set_file_key_and_a_help_line():
+    live, render = _live_parser()
+    help_text = "\n".join(help_lines())
+    for p in PARAMS:
+        assert p.flag in _flags(live), p.name
+        if p.engine_field is not None:
+            assert p.flag in _flags(render), p.name  # render shares the selection knobs
+        parsed = parse_config(f"[params]\n{p.name} = {_toml(p.default)}\n")
+        assert parsed.params == {p.name: p.default}
+        assert p.name in help_text and p.osc_address == f"/livecat/param/{p.name}"
+    for a in ACTIONS:
+        assert a.name in help_text
+
+
+def _toml(value) -> str:
+    from livecat.control.config import toml_value
+
+    return toml_value(value)
+
+
+def test_flags_convert_like_the_registry_and_say_what_they_expect():
+    live, _ = _live_parser()
+    args = live.parse_args(["c", "--continuity", "0.7", "--k", "12", "--level", "match"])
+    assert (args.continuity, args.k, args.level) == (0.7, 12, "match")
+    assert args.no_repeat is None  # not given: a set file's value would stand
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[params]\ncontnuity = 0.5\n", "line 2: unknown parameter 'contnuity' in [params]"),
+        ("\n\n[params]\nk = 0\n", "line 4: k: an integer in 1..64, got 0"),
+        ("[params]\nlevel = 'loud'\n", "line 2: level: one of compensate, match, ignore"),
+        ("[paramz]\nk = 3\n", "line 1: unknown key 'paramz'"),
+        ("[params\nk = 3\n", "not valid TOML"),
+        ("[[midi.cc]]\ncontrol = 200\nparam = 'k'\n", "line 2: control must be an integer 0..127"),
+        ("[[midi.note]]\nnote = 3\naction = 'explode'\n", "line 3: [[midi.note]] action must"),
+    ],
+)
+def test_bad_set_files_name_the_file_and_the_line(tmp_path, text, message):
+    path = tmp_path / "set.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert isinstance(caught.value, ValueError)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+
+
+def _livecat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "livecat", "live", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+def test_unknown_setup_key_is_one_line_with_file_and_line(tmp_path, corpora):
+    path = tmp_path / "set.toml"
+    path.write_text(f'corpora = ["{corpora[0].path}"]\n[setup]\nfullscreen = true\nheadles = 1\n')
+    result = _livecat("--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"livecat: {path}: line 4: unknown key 'headles' in [setup]")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dump_config_then_config_gives_the_same_set(tmp_path, corpora):
+    a, b, _ = corpora
+    first = _livecat(
+        str(a.path),
+        str(b.path),
+        "--continuity",
+        "0.7",
+        "--level",
+        "match",
+        "--volume",
+        "-6",
+        "--blocksize",
+        "512",
+        "--input-channels",
+        "3,4",
+        "--fullscreen",
+        "--hop",
+        "8",
+        "--dump-config",
+    )
+    assert first.returncode == 0, first.stderr
+    path = tmp_path / "set.toml"
+    path.write_text(first.stdout)
+    config = load_config(path)
+    assert config.params["continuity"] == 0.7 and config.params["volume"] == -6.0
+    assert config.setup["input_channels"] == [3, 4] and config.setup["fullscreen"] is True
+    second = _livecat("--config", str(path), "--dump-config")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+    # The command line wins over the set file.
+    third = _livecat("--config", str(path), "--continuity", "0.2", "--dump-config")
+    assert "continuity = 0.2 " in third.stdout and "blocksize = 512" in third.stdout
+
+
+def _session(corpora_list, **player_kw):
+    controls = Controls()
+    player = LivePlayer(
+        corpora_list,
+        engine_settings=EngineSettings(),
+        settings=LiveSettings(**player_kw),
+    )
+    session = LiveSession(
+        player,
+        controls=controls,
+        base_settings=EngineSettings(),
+        corpora=[str(c.path) for c in corpora_list],
+        setup={},
+    )
+    display = Display(corpora_list[0], player, settings=DisplaySettings(headless=True))
+    session.attach(display)
+    session.start()
+    return session, player, display, controls
+
+
+def _feed(player: LivePlayer, signal: np.ndarray) -> np.ndarray:
+    out = []
+    for start in range(0, signal.size - BLOCK + 1, BLOCK):
+        indata = np.zeros((BLOCK, 1), np.float32)
+        indata[:, 0] = signal[start : start + BLOCK]
+        outdata = np.zeros((BLOCK, 1), np.float32)
+        player.process(indata, outdata, BLOCK)
+        player.match_pending()
+        out.append(outdata[:, 0].copy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def test_requests_change_the_engine_mixer_and_picture_only_when_the_session_applies_them(
+    corpora,
+):
+    a, b, _ = corpora
+    session, player, display, controls = _session([a, b])
+    controls.request_param("continuity", 0.9, origin="test")
+    controls.request_param("volume", -20, origin="test")
+    controls.request_action("freeze", 1)
+    controls.request_action("mute_grains")  # a toggle without a value flips
+    assert player.engine.settings.continuity == pytest.approx(0.3)  # nothing applied yet
+    session.tick()
+    _feed(player, np.zeros(BLOCK, np.float32))
+    assert player.engine.settings.continuity == pytest.approx(0.9)
+    assert player.gain == pytest.approx(0.1)
+    assert display.frozen and player.muted
+    controls.request_action("freeze", 0)
+    controls.request_corpus("b")
+    session.tick()
+    assert not display.frozen and player.switch_request == 1
+    with pytest.raises(ParameterError):
+        controls.request_param("continuity", 2.0)
+    with pytest.raises(ParameterError):
+        controls.request_action("freeze", 3)
+    controls.request_corpus("no-such-corpus")
+    session.tick()  # refused there, logged, nothing else changes
+    assert controls.refused == 3 and player.switch_request == 1
+    assert "continuity = 0.9 " in session.config_text()
+
+
+def test_a_fader_flood_applies_only_the_latest_value(corpora):
+    _, _, _, controls = _session([corpora[0]])
+    for i in range(1000):
+        controls.request_param("dry_wet", i / 1000)
+    requests = controls.drain(limit=5000)
+    assert [r.value for r in requests] == [0.999]
+
+
+def test_switching_corpora_crossfades_to_the_new_one_which_follows_the_input(corpora):
+    a, b, b_sound = corpora
+    session, player, _display, controls = _session([a, b])
+    controls.request_param("corpus_fade", 0.5)
+    session.tick()
+    target = b_sound[: 2 * SR]  # 220 Hz then 880 Hz, cut from corpus b's footage
+    _feed(player, target[: SR // 2])
+    assert player.active == 0 and player.shared[ENTRY] >= 0
+    controls.request_action("next_corpus")
+    session.tick()
+    _feed(player, target[SR // 2 : SR // 2 + SR // 4])  # a quarter second into the fade
+    assert player.active == 1 and player.mix[FADING] == 0
+    assert 0.3 < player.mix[PROGRESS] < 0.7
+    assert player.shared_of(0)[ENTRY] >= 0  # the old deck still decides while it fades
+    out = _feed(player, target[SR // 2 + SR // 4 :])
+    assert player.mix[FADING] == -1 and player.mix[PROGRESS] == 1.0
+    # An entry of corpus b where its footage sounds like the input now (the 880 Hz tone).
+    entry = int(player.shared[ENTRY])
+    source_t = b.entries["pts_s"][entry]
+    assert 1.0 <= source_t <= 2.05, source_t
+    # The grains are b's own sound at that place: the 880 Hz tone.
+    tail = out[-SR // 4 :]
+    spectrum = np.abs(np.fft.rfft(tail * np.hanning(tail.size)))
+    assert abs(np.argmax(spectrum) * SR / tail.size - 880.0) < 10.0
+    # No click where the decks crossed: no sample jump beyond the tones' own slopes.
+    assert np.abs(np.diff(out)).max() < 0.2
+
+
+def test_the_display_blends_the_two_decks_pictures_during_a_fade(corpora):
+    a, b, _ = corpora
+    _, _player, display, _ = _session([a, b])
+    only_a, _ = display._picture(0, 3, 1.0)
+    only_a = only_a.copy()
+    only_b, _ = display._picture(1, 40, 1.0)
+    only_b = only_b.copy()
+    half, _ = display._picture(1, 40, 1.0, fade=(0, 3, 0.5))
+    expected = (only_a.astype(np.float32) + only_b.astype(np.float32)) / 2
+    assert np.abs(half.astype(np.float32) - expected).max() <= 1.0
+    assert not np.array_equal(only_a, only_b)
