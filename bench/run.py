@@ -3,7 +3,8 @@
 Prints ratios, not absolute times alone: these machines are shared and noisy. Sections:
 build throughput vs plain PyAV decoding; Corpus.open on 1,000,000 entries; render speed vs the
 original method; the music (pitch-class F1) and speech (loudness envelope) quality benchmarks;
-and the live benchmarks (bench/live_bench.py) when JACK is available.
+the live benchmarks (bench/live_bench.py) when JACK is available; and the soak (bench/soak.py:
+an hour of input through the live player, faster than real time, memory and block time).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ WORK = HERE.parent / ".bench-work"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--only", nargs="*", default=None, help="sections: build open render music speech live"
+        "--only",
+        nargs="*",
+        default=None,
+        help="sections: build open render music speech live soak",
     )
     parser.add_argument(
         "--live-seconds",
@@ -30,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="length of the JACK xrun run (the issue's figure: 300)",
     )
+    parser.add_argument(
+        "--soak-minutes", type=int, default=60, help="simulated minutes of the soak (60)"
+    )
     args = parser.parse_args(argv)
     WORK.mkdir(exist_ok=True)
-    sections = args.only or ["build", "open", "render", "music", "speech", "live"]
+    sections = args.only or ["build", "open", "render", "music", "speech", "live", "soak"]
     import quality
     import speed
 
@@ -57,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"live benchmark unavailable: {exc}")
                 continue
             live_bench.main(["--xrun-seconds", str(args.live_seconds)])
+        elif name == "soak":
+            import soak
+
+            results += soak.bench_soak(WORK, minutes=args.soak_minutes)
     print("\n== summary ==")
     for key, value in results:
         print(f"{key:<48} {value}")

@@ -205,6 +205,7 @@ def test_requests_change_the_engine_mixer_and_picture_only_when_the_session_appl
     assert player.engine.settings.continuity == pytest.approx(0.9)
     assert player.gain == pytest.approx(0.1)
     assert display.frozen and player.muted
+    assert "continuity = 0.9  (a number in 0..1)" in display.help_lines  # the h overlay
     controls.request_action("freeze", 0)
     controls.request_corpus("b")
     session.tick()

@@ -14,7 +14,7 @@ from livecat.cli.engine_options import (
     base_settings,
     param_values,
 )
-from livecat.control.params import PARAMS_BY_NAME, help_lines
+from livecat.control.params import PARAMS_BY_NAME
 from livecat.errors import DeviceError, ParameterError
 
 # Options that are not start-up settings: never read from or written to [setup].
@@ -374,7 +374,6 @@ def run_live(args: argparse.Namespace) -> int:
             if log
             else None
         ),
-        help_lines=help_lines(),
     )
     session.attach(display)
     session.start()

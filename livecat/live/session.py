@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from livecat.control.config import MidiConfig, dump_config, load_config, write_config
-from livecat.control.params import PARAMS, Value, engine_settings, param
+from livecat.control.params import ACTIONS, PARAMS, Value, engine_settings, format_value, param
 from livecat.control.state import Controls, Request, Status
 from livecat.errors import LivecatError, ParameterError
 from livecat.live.player import LEVEL_DB, SOURCE_T, LivePlayer
@@ -83,6 +83,21 @@ class LiveSession:
         self.display = display
         display.keys = self
         display.on_tick = self.tick
+        self._refresh_help()
+
+    def _refresh_help(self) -> None:
+        """The window's help (key h): the keys, then every parameter with its current value
+        and range, then the actions: all from the registry."""
+        if self.display is None:
+            return
+        from livecat.output.display import KEY_HELP
+
+        values = self.controls.values
+        self.display.help_lines = [
+            *KEY_HELP,
+            *(f"{p.name} = {format_value(values[p.name])}  ({p.expects()})" for p in PARAMS),
+            "actions: " + ", ".join(a.name for a in ACTIONS),
+        ]
 
     def start(self) -> None:
         """Put the starting values into effect and write the dump file once."""
@@ -138,6 +153,8 @@ class LiveSession:
         self.applied += 1
         self.controls.version += 1
         self._dirty = True
+        if request.kind == "param":
+            self._refresh_help()
 
     def _set_param(self, name: str, value: Value) -> None:
         self.controls.values[name] = value
