@@ -14,7 +14,7 @@ import pytest
 from livecat.cli.main import build_parser
 from livecat.control import PARAMS, Controls
 from livecat.control.config import load_config, parse_config
-from livecat.control.params import ACTIONS, help_lines
+from livecat.control.params import ACTIONS, format_value, help_lines
 from livecat.corpus import Corpus, build_corpus
 from livecat.errors import ConfigError, ParameterError
 from livecat.live import LivePlayer, LiveSettings
@@ -267,3 +267,18 @@ def test_the_display_blends_the_two_decks_pictures_during_a_fade(corpora):
     expected = (only_a.astype(np.float32) + only_b.astype(np.float32)) / 2
     assert np.abs(half.astype(np.float32) - expected).max() <= 1.0
     assert not np.array_equal(only_a, only_b)
+
+
+def test_the_readme_parameter_table_lists_the_registry():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("| parameter | range | default | what it does |", 1)[1]
+    rows = [line for line in table.split("\n\n", 1)[0].splitlines() if line.startswith("| `")]
+    listed = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        listed[cells[0].strip("`")] = cells[2]
+    assert list(listed) == [p.name for p in PARAMS]
+    for p in PARAMS:
+        assert listed[p.name] == format_value(p.default), p.name
+    for a in ACTIONS:
+        assert f"`{a.name}`" in readme
