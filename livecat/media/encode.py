@@ -73,6 +73,9 @@ class MosaicWriter:
         self.video.thread_type = "AUTO"
         self.audio = self.container.add_stream("aac", rate=sr_hz, layout="mono")
         self.audio.codec_context.bit_rate = 128_000
+        # FFmpeg's "fast" AAC coder: half the CPU of the default two-loop search, no audible
+        # difference at 128 kbit/s mono (the render shares 2 cores with x264 and the engine).
+        self.audio.codec_context.options = {"aac_coder": "fast"}
         self.sr_hz = sr_hz
         self.size = size
         self._pending = np.zeros(0, np.float32)
