@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from livecat.cli import output_options
 from livecat.cli.engine_options import add_engine_options, engine_settings
 from livecat.errors import DeviceError, ParameterError
 
@@ -124,6 +125,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="log t_s,source,source_t_s,entry,distance at every picture change",
     )
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    output_options.add_output_options(live)
     add_engine_options(live)
     live.set_defaults(run=run_live)
 
@@ -164,6 +166,7 @@ def run_live(args: argparse.Namespace) -> int:
     from livecat.output import Display, DisplaySettings, screen_geometry
     from livecat.render.mosaic import MatchLog
 
+    output_options.start_log(args)
     if not 0.0 <= args.dry_wet <= 1.0:
         raise ParameterError(f"--dry-wet must be 0..1, got {args.dry_wet}")
     corpus = Corpus.open(args.corpus)
@@ -212,11 +215,10 @@ def run_live(args: argparse.Namespace) -> int:
         player,
         settings=DisplaySettings(
             headless=headless,
-            fullscreen=args.fullscreen,
             geometry=geometry,
-            hud=args.hud,
             duration_s=args.duration,
             stop_at_end_of_input=not args.loop,
+            **output_options.display_settings(args),  # fullscreen, hud, kiosk
         ),
         on_change=(lambda t, e, st, d: log.row(t, e, st, d)) if log else None,
     )
@@ -225,13 +227,16 @@ def run_live(args: argparse.Namespace) -> int:
         display.stop_requested = True
 
     signal.signal(signal.SIGTERM, request_stop)
+    outputs = output_options.Outputs()
     try:
-        player.start()
+        outputs.open(args, display, headless=headless)
+        output_options.start_player(player, kiosk=args.kiosk)
         display.run()
     except KeyboardInterrupt:
         pass
     finally:
         player.stop()
+        outputs.close()
         if log:
             log.close()
     p50, p99 = player.callback_percentiles()
