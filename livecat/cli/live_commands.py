@@ -215,10 +215,10 @@ def run_live(args: argparse.Namespace) -> int:
         player,
         settings=DisplaySettings(
             headless=headless,
-            geometry=geometry,
             duration_s=args.duration,
             stop_at_end_of_input=not args.loop,
-            **output_options.display_settings(args),  # fullscreen, hud, kiosk
+            # fullscreen, hud, kiosk, geometry
+            **output_options.display_settings(args, geometry=geometry, headless=headless),
         ),
         on_change=(lambda t, e, st, d: log.row(t, e, st, d)) if log else None,
     )

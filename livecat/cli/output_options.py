@@ -56,12 +56,21 @@ def start_log(args: argparse.Namespace) -> None:
         log_to_file(None, required=False)
 
 
-def display_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """What ``--kiosk`` changes in :class:`~livecat.output.DisplaySettings`."""
+def display_settings(
+    args: argparse.Namespace, *, geometry: tuple[int, int, int, int] | None, headless: bool
+) -> dict[str, Any]:
+    """What ``--kiosk`` changes in :class:`~livecat.output.DisplaySettings`: fullscreen, no
+    HUD, and — unless ``--screen``/``--window-geometry`` chose — a window the first monitor's
+    size, which covers the screen even where no window manager makes it fullscreen."""
+    if args.kiosk and geometry is None and not headless:
+        from livecat.output.kiosk import screen_area
+
+        geometry = screen_area()
     return {
         "fullscreen": args.fullscreen or args.kiosk,
         "hud": args.hud and not args.kiosk,
         "kiosk": args.kiosk,
+        "geometry": geometry,
     }
 
 
@@ -113,4 +122,4 @@ def start_player(player: LivePlayer, *, kiosk: bool) -> None:
     except DeviceError as exc:
         if not kiosk:
             raise
-        print(f"livecat: {exc}: --kiosk: waiting for it", file=sys.stderr, flush=True)
+        print(f"livecat: --kiosk: {exc}: waiting for the device", file=sys.stderr, flush=True)

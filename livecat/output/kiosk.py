@@ -1,4 +1,5 @@
-"""Kiosk pieces that are not the display loop itself: hiding the mouse cursor on X11.
+"""Kiosk pieces that are not the display loop itself: hiding the mouse cursor on X11, and
+the screen's size for a window that must cover it.
 
 The cursor is hidden with the XFixes extension (``XFixesHideCursor`` on the root window),
 through ctypes: no extra Python package, and it works whatever toolkit draws the window and
@@ -8,6 +9,10 @@ process's end: the cursor comes back by itself if livecat dies).
 
 Where it cannot work (no libX11/libXfixes, Wayland without X, no $DISPLAY) livecat logs one
 warning and goes on with the cursor showing.
+
+A fullscreen request is carried out by the window manager; an installation that starts X with
+livecat alone (``xinit``, no window manager) would keep a small window in a corner. So kiosk
+mode also gives the window the screen's own position and size (:func:`screen_area`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import subprocess
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,39 @@ class HiddenCursor:
                 self._xfixes.XFixesShowCursor(dpy, root)
             self._x11.XSync(dpy, 0)
             self._x11.XCloseDisplay(dpy)
+
+
+def screen_area(display: str | None = None) -> tuple[int, int, int, int] | None:
+    """(x, y, width, height) for a window covering the first monitor: ``xrandr``'s when it
+    is installed, else the whole X screen's; None without X."""
+    from livecat.output.display import screen_geometry
+
+    try:
+        return screen_geometry(0)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    name = display if display is not None else os.environ.get("DISPLAY", "")
+    if not name:
+        return None
+    try:
+        x11 = _load("X11", "libX11.so.6")
+    except OSError:
+        return None
+    vp = ctypes.c_void_p
+    x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = vp, [ctypes.c_char_p]
+    x11.XDefaultScreen.restype, x11.XDefaultScreen.argtypes = ctypes.c_int, [vp]
+    for call in ("XDisplayWidth", "XDisplayHeight"):
+        getattr(x11, call).restype = ctypes.c_int
+        getattr(x11, call).argtypes = [vp, ctypes.c_int]
+    x11.XCloseDisplay.restype, x11.XCloseDisplay.argtypes = ctypes.c_int, [vp]
+    dpy = x11.XOpenDisplay(name.encode())
+    if not dpy:
+        return None
+    try:
+        screen = x11.XDefaultScreen(dpy)
+        return 0, 0, x11.XDisplayWidth(dpy, screen), x11.XDisplayHeight(dpy, screen)
+    finally:
+        x11.XCloseDisplay(dpy)
 
 
 def _load(name: str, fallback: str) -> ctypes.CDLL:
