@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from livecat.cli.logfile import default_log_path, log_to_file
+from livecat.cli.logfile import log_to_file
 from livecat.errors import DeviceError
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--log-file",
         metavar="PATH",
         help="also write every message, with timestamps, to this file (rotated: 5 x 1 MiB); "
-        f"--kiosk's default: {default_log_path()}",
+        "--kiosk's default: $XDG_STATE_HOME/livecat/livecat.log "
+        "(~/.local/state/livecat/livecat.log)",
     )
 
 
