@@ -8,6 +8,7 @@ import logging.handlers
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import mediagen
@@ -118,6 +119,50 @@ def test_a_named_device_that_is_missing_is_said_so():
         pytest.skip("v4l2loopback devices are Linux's")
     with pytest.raises(OutputError, match=r"v4l2loopback: /dev/video97 does not exist — v4l2-ctl"):
         open_sink("virtual-camera", width=320, height=240, fps=30, device="/dev/video97")
+
+
+def test_the_virtual_camera_gets_the_canvas_itself_as_bgr_and_is_never_paced(monkeypatch):
+    """No colour conversion and no copy in Python, no sleep_until_next_frame on the display
+    thread: the fake pyvirtualcam below fails the test if either happens."""
+    sent: list[np.ndarray] = []
+    opened: dict = {}
+
+    class Camera:
+        def __init__(self, width, height, fps, *, fmt, device, backend):
+            opened.update(width=width, height=height, fps=fps, fmt=fmt, device=device)
+            opened["backend"] = backend
+            self.device = device or "/dev/video7"
+
+        def send(self, frame):
+            sent.append(frame)
+
+        def sleep_until_next_frame(self):
+            raise AssertionError("the display thread must not be paced by the camera")
+
+        def close(self):
+            opened["closed"] = True
+
+    fake = types.ModuleType("pyvirtualcam")
+    fake.Camera = Camera
+    fake.PixelFormat = types.SimpleNamespace(BGR="BGR", RGB="RGB")
+    fake_camera = types.ModuleType("pyvirtualcam.camera")
+    fake_camera.BACKENDS = {"v4l2loopback": object, "obs": object, "unitycapture": object}
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", fake)
+    monkeypatch.setitem(sys.modules, "pyvirtualcam.camera", fake_camera)
+    sink = open_sink("virtual-camera", width=64, height=48, fps=60.0)
+    assert opened["fmt"] == "BGR" and opened["device"] is None
+    assert (opened["width"], opened["height"], opened["fps"]) == (64, 48, 60.0)
+    assert sink.describe() == f"virtual camera /dev/video7 ({opened['backend']}) 64x48"
+    canvas = np.zeros((48, 64, 3), np.uint8)
+    sink.send(canvas)
+    assert sent[0] is canvas
+    sink.close()
+    sink.close()
+    assert opened["closed"]
+    with pytest.raises(OutputError, match="is closed"):
+        sink.send(canvas)
+    named = open_sink("virtual-camera", width=64, height=48, fps=60.0, device="/dev/video4")
+    assert opened["device"] == "/dev/video4" and "/dev/video4" in named.describe()
 
 
 def test_without_pyvirtualcam_the_error_says_how_to_install_it(monkeypatch):
