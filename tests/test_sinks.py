@@ -11,6 +11,7 @@ import sys
 import types
 from pathlib import Path
 
+import cv2
 import mediagen
 import numpy as np
 import pytest
@@ -121,48 +122,65 @@ def test_a_named_device_that_is_missing_is_said_so():
         open_sink("virtual-camera", width=320, height=240, fps=30, device="/dev/video97")
 
 
-def test_the_virtual_camera_gets_the_canvas_itself_as_bgr_and_is_never_paced(monkeypatch):
-    """No colour conversion and no copy in Python, no sleep_until_next_frame on the display
-    thread: the fake pyvirtualcam below fails the test if either happens."""
-    sent: list[np.ndarray] = []
-    opened: dict = {}
+@pytest.fixture
+def fake_pyvirtualcam(monkeypatch):
+    """Just enough of pyvirtualcam: records what is opened and sent, and fails the test if
+    the display thread is ever paced by it."""
+    record: dict = {"sent": []}
 
     class Camera:
         def __init__(self, width, height, fps, *, fmt, device, backend):
-            opened.update(width=width, height=height, fps=fps, fmt=fmt, device=device)
-            opened["backend"] = backend
+            record.update(width=width, height=height, fps=fps, fmt=fmt, device=device)
+            record["backend"] = backend
             self.device = device or "/dev/video7"
 
         def send(self, frame):
-            sent.append(frame)
+            record["sent"].append(frame)
 
         def sleep_until_next_frame(self):
             raise AssertionError("the display thread must not be paced by the camera")
 
         def close(self):
-            opened["closed"] = True
+            record["closed"] = True
 
     fake = types.ModuleType("pyvirtualcam")
     fake.Camera = Camera
-    fake.PixelFormat = types.SimpleNamespace(BGR="BGR", RGB="RGB")
+    fake.PixelFormat = types.SimpleNamespace(BGR="BGR", RGB="RGB", I420="I420")
     fake_camera = types.ModuleType("pyvirtualcam.camera")
     fake_camera.BACKENDS = {"v4l2loopback": object, "obs": object, "unitycapture": object}
     monkeypatch.setitem(sys.modules, "pyvirtualcam", fake)
     monkeypatch.setitem(sys.modules, "pyvirtualcam.camera", fake_camera)
+    return record
+
+
+def test_the_virtual_camera_is_sent_each_picture_without_being_paced(fake_pyvirtualcam):
+    record = fake_pyvirtualcam
     sink = open_sink("virtual-camera", width=64, height=48, fps=60.0)
-    assert opened["fmt"] == "BGR" and opened["device"] is None
-    assert (opened["width"], opened["height"], opened["fps"]) == (64, 48, 60.0)
-    assert sink.describe() == f"virtual camera /dev/video7 ({opened['backend']}) 64x48"
-    canvas = np.zeros((48, 64, 3), np.uint8)
+    assert record["device"] is None
+    assert (record["width"], record["height"], record["fps"]) == (64, 48, 60.0)
+    assert sink.describe() == f"virtual camera /dev/video7 ({record['backend']}) 64x48"
+    canvas = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     sink.send(canvas)
-    assert sent[0] is canvas
+    sink.send(canvas)
+    first, second = record["sent"]
+    if record["backend"] == "v4l2loopback":
+        # The device's own I420, converted by OpenCV (which lets go of the GIL) into one
+        # buffer reused for every picture; pyvirtualcam only writes it.
+        assert record["fmt"] == "I420" and first is second
+        np.testing.assert_array_equal(first, cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420))
+    else:
+        assert record["fmt"] == "BGR" and first is canvas  # the canvas itself
     sink.close()
     sink.close()
-    assert opened["closed"]
+    assert record["closed"]
     with pytest.raises(OutputError, match="is closed"):
         sink.send(canvas)
-    named = open_sink("virtual-camera", width=64, height=48, fps=60.0, device="/dev/video4")
-    assert opened["device"] == "/dev/video4" and "/dev/video4" in named.describe()
+    named = open_sink("virtual-camera", width=63, height=47, fps=60.0, device="/dev/video4")
+    assert record["device"] == "/dev/video4" and "/dev/video4" in named.describe()
+    assert record["fmt"] == "BGR"  # I420 cannot hold odd sizes: BGR, converted by the backend
+    odd = np.zeros((47, 63, 3), np.uint8)
+    named.send(odd)
+    assert record["sent"][-1] is odd
 
 
 def test_without_pyvirtualcam_the_error_says_how_to_install_it(monkeypatch):

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from livecat.errors import OutputError
@@ -214,9 +215,13 @@ class VirtualCameraSink:
     webcam: v4l2loopback on Linux, OBS's virtual camera on macOS and Windows, Unity Capture on
     Windows — each through pyvirtualcam (``pip install 'livecat[camera]'``).
 
-    Pictures are given to pyvirtualcam as BGR, the canvas's own layout: no colour conversion
-    in Python (the backend converts to the device's native YUV in C). Nothing paces the
-    sends: the display's rate is the camera's rate.
+    v4l2loopback's device takes I420 (YUV 4:2:0). pyvirtualcam would convert the BGR canvas
+    itself, but inside a call that holds the GIL (1-3 ms for a 1080p picture, at display
+    rate, while the audio callback waits for the GIL); OpenCV converts into a preallocated
+    buffer and lets go of the GIL, so for v4l2loopback the sink converts and pyvirtualcam
+    only writes. Other backends (and odd sizes, which I420 cannot hold) get the canvas as
+    BGR, its own layout, with no conversion in Python. Nothing paces the sends: the
+    display's rate is the camera's rate.
 
     Parameters
     ----------
@@ -231,6 +236,7 @@ class VirtualCameraSink:
         self.device = device or None
         self._camera: Any = None
         self._size = (0, 0)
+        self._i420: np.ndarray | None = None  # the converted picture, when the sink converts
 
     def open(self, width: int, height: int, fps: float) -> None:
         try:
@@ -243,18 +249,20 @@ class VirtualCameraSink:
                 f"not available here (pyvirtualcam has {', '.join(BACKENDS) or 'no backend'} "
                 f"on {platform.system()})"
             )
+        convert = self.name == "v4l2loopback" and width % 2 == 0 and height % 2 == 0
         try:
             self._camera = pyvirtualcam.Camera(
                 width,
                 height,
                 fps,
-                fmt=pyvirtualcam.PixelFormat.BGR,
+                fmt=pyvirtualcam.PixelFormat.I420 if convert else pyvirtualcam.PixelFormat.BGR,
                 device=self.device,
                 backend=self.name,
             )
         except Exception as exc:
             raise OutputError(self._reason(exc)) from None
         self._size = (width, height)
+        self._i420 = np.zeros((height * 3 // 2, width), np.uint8) if convert else None
 
     def _reason(self, exc: Exception) -> str:
         """pyvirtualcam's message, shortened to one line, with the fix."""
@@ -286,7 +294,11 @@ class VirtualCameraSink:
     def send(self, canvas_bgr: np.ndarray) -> None:
         if self._camera is None:
             raise OutputError(f"{self.describe()} is closed")
-        self._camera.send(canvas_bgr)
+        if self._i420 is not None:
+            cv2.cvtColor(canvas_bgr, cv2.COLOR_BGR2YUV_I420, dst=self._i420)
+            self._camera.send(self._i420)
+        else:
+            self._camera.send(canvas_bgr)
 
     def close(self) -> None:
         camera, self._camera = self._camera, None
