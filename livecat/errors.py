@@ -36,3 +36,7 @@ class ConfigError(LivecatError, ValueError):
 
 class DeviceError(LivecatError, OSError):
     """An audio device cannot be found or opened."""
+
+
+class OutputError(LivecatError, OSError):
+    """A video output (a virtual camera, a future NDI/Syphon/Spout sender) cannot be opened."""

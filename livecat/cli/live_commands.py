@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from livecat.cli import output_options
 from livecat.cli.engine_options import (
     add_engine_options,
     add_param_flag,
@@ -154,6 +155,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="alone: print the set these options make and exit; with FILE: play, and keep "
         "FILE equal to the current set (written on every change and at exit)",
     )
+    output_options.add_output_options(live)
     add_engine_options(live)
     live.set_defaults(run=run_live)
 
@@ -273,6 +275,7 @@ def run_live(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = load_config(args.config)
         args = _apply_config(args, config)
+    output_options.start_log(args)  # after the set file: [setup] may turn on --kiosk
     corpus_paths = list(args.corpora) or (config.corpora if config else [])
     if not corpus_paths:
         raise ParameterError("livecat live needs a corpus: livecat live CORPUS [CORPUS ...]")
@@ -359,11 +362,10 @@ def run_live(args: argparse.Namespace) -> int:
         player,
         settings=DisplaySettings(
             headless=headless,
-            fullscreen=args.fullscreen,
-            geometry=geometry,
-            hud=args.hud,
             duration_s=args.duration,
             stop_at_end_of_input=not args.loop,
+            # fullscreen, hud, kiosk, geometry
+            **output_options.display_settings(args, geometry=geometry, headless=headless),
         ),
         on_change=(
             (
@@ -382,14 +384,17 @@ def run_live(args: argparse.Namespace) -> int:
         display.stop_requested = True
 
     signal.signal(signal.SIGTERM, request_stop)
+    outputs = output_options.Outputs()
     try:
-        player.start()
+        outputs.open(args, display, headless=headless)
+        output_options.start_player(player, kiosk=args.kiosk)
         display.run()
     except KeyboardInterrupt:
         pass
     finally:
         player.stop()
         session.close()
+        outputs.close()
         if log:
             log.close()
     p50, p99 = player.callback_percentiles()

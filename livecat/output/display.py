@@ -33,6 +33,7 @@ from livecat.live.player import (
     LivePlayer,
 )
 from livecat.media.images import letterbox
+from livecat.output.sinks import SinkGroup
 
 WINDOW = "livecat"
 ACTION_KEYS = {
@@ -72,6 +73,7 @@ class DisplaySettings:
     fps: float = 60.0
     duration_s: float | None = None  # stop after this long (None: run until quit)
     stop_at_end_of_input: bool = True
+    kiosk: bool = False  # keys ignored, a closed window comes back (docs/kiosk.md)
 
 
 def screen_geometry(index: int) -> tuple[int, int, int, int]:
@@ -146,6 +148,8 @@ class Display:
         self._drawn: tuple | None = None  # what the canvas holds
         self._hud_cache: tuple[float, list[str]] = (-1.0, [])
         self._errors_reported = 0
+        self.sinks = SinkGroup()  # outputs besides the window: each tick's canvas, no HUD
+        self._reopened_at = -10.0
 
     # -- window ------------------------------------------------------------------------------------
     def _open_window(self) -> None:
@@ -238,6 +242,9 @@ class Display:
             f"callback p50 {p50 / block_s:.0%} p99 {p99 / block_s:.0%} of {block_s * 1000:.1f} ms"
             f"   query {shared[QUERY_S] * 1000:.2f} ms   {fps:.0f} fps",
         ]
+        if self.sinks or self.sinks.failed:
+            failed = f"   {len(self.sinks.failed)} failed" if self.sinks.failed else ""
+            lines.append(f"out: {self.sinks.describe()}{failed}")
         self._hud_cache = (now, lines)
         return lines
 
@@ -295,7 +302,7 @@ class Display:
 
     # -- keys --------------------------------------------------------------------------------------
     def handle_key(self, key: int) -> None:
-        if key < 0:
+        if key < 0 or self.settings.kiosk:  # kiosk: the keyboard belongs to the visitors
             return
         char = chr(key & 0xFF)
         now = time.monotonic()
@@ -378,7 +385,9 @@ class Display:
                 if wait_s >= 0.001:
                     self.handle_key(cv2.waitKeyEx(int(wait_s * 1000)))
                 if self._window_closed():
-                    break
+                    if not s.kiosk:
+                        break
+                    self._reopen_window()
         finally:
             if not s.headless:
                 with contextlib.suppress(cv2.error):
@@ -392,6 +401,19 @@ class Display:
             return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
         except cv2.error:
             return True
+
+    def _reopen_window(self) -> None:
+        """Kiosk: a closed window comes straight back (HighGUI cannot refuse the close); at
+        most once a second, should the window system keep refusing it."""
+        now = time.monotonic()
+        if now - self._reopened_at < 1.0:
+            return
+        self._reopened_at = now
+        print("livecat: the window was closed: reopening it (--kiosk)", file=sys.stderr, flush=True)
+        with contextlib.suppress(cv2.error):
+            cv2.destroyWindow(WINDOW)
+        self._open_window()
+        self.frames_shown = 0  # show the picture at once, changed or not
 
     def _supervise(self) -> None:
         was_ok = self.audio_ok
@@ -427,16 +449,21 @@ class Display:
                 self.on_change(
                     float(shared[STREAM_T]), entry, float(shared[SOURCE_T]), float(shared[DISTANCE])
                 )
+        fade = None
+        if fading >= 0 and progress < 1.0 and not self.frozen:
+            fade = (fading, int(player.shared_of(fading)[ENTRY]), progress)
         if self.settings.headless:
             if changed:
                 self._print(entry)
                 if block_time:
                     self.picture_latency_s.append(time.perf_counter() - block_time)
+            if self.sinks:  # "with or without the window": the canvas is drawn for them
+                self.sinks.send(
+                    self._picture(self.shown_deck, self.shown_entry, brightness, fade)[0]
+                )
             return
-        fade = None
-        if fading >= 0 and progress < 1.0 and not self.frozen:
-            fade = (fading, int(player.shared_of(fading)[ENTRY]), progress)
         canvas, redrawn = self._picture(self.shown_deck, self.shown_entry, brightness, fade)
+        self.sinks.send(canvas)
         overlay = self.hud or self.help or bool(self.badges())
         if redrawn or overlay or self.frames_shown == 0:
             cv2.imshow(WINDOW, self._overlay(canvas) if overlay else canvas)
