@@ -18,6 +18,7 @@ from livecat.control.midi import (
     MidiInput,
     MidiMapper,
     cc_value,
+    describe_inputs,
     learn_targets,
     resolve_port,
 )
@@ -522,6 +523,12 @@ def test_a_real_jack_midi_port_reaches_the_controls(jack_midi):
         assert _send_through(controller, controls) == EXPECTED
         with pytest.raises(DeviceError, match=r"no MIDI input matches 'nope'.*lc-test-pad:faders"):
             MidiInput(mapper, "nope", api="jack")
+        assert "JACK  lc-test-pad:faders" in describe_inputs("jack")
+        port.close()
+        assert not port.check() and not port.is_open  # closed stays closed
+        controller.send_message([0xB0, 7, 0])
+        time.sleep(0.1)
+        assert controls.pending() == 0
     finally:
         port.close()
         port.close()

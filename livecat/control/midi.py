@@ -487,6 +487,7 @@ class MidiInput:
         self._mido = _mido()
         self._port: Any = None
         self._probe: Any = None
+        self._closed = False
         self.lost = 0
         self.api, self.port_name = self._find(_api_name(api))
         self._open()
@@ -523,6 +524,8 @@ class MidiInput:
         """Main thread, about once a second: is the port still there? Closes it when it is
         gone and reopens one matching the same name when it is back. Returns whether open.
         Listing uses one long-lived rtmidi client (no new JACK client per check)."""
+        if self._closed:
+            return False
         names = self._names()
         if self._port is not None:
             if self.port_name in names:
@@ -565,7 +568,9 @@ class MidiInput:
                 log.debug("closing MIDI input %r: %s", self.port_name, exc)
 
     def close(self) -> None:
-        """Stop: no more messages reach the mapper. Safe to call twice."""
+        """Stop: no more messages reach the mapper, :meth:`check` reopens nothing. Safe to
+        call twice."""
+        self._closed = True
         self._close_port()
         probe, self._probe = self._probe, None
         if probe is not None:
