@@ -6,8 +6,9 @@ transport, as in python-osc):
 * :class:`MidiMapper` turns one mido message into :class:`~livecat.control.state.Controls`
   requests, following a :class:`~livecat.control.config.MidiConfig`, and does MIDI learn.
   It imports no MIDI library: anything with mido's message attributes will do.
-* :class:`MidiInput` opens a port with mido's python-rtmidi backend (the ``livecat[midi]``
-  extra, imported only here) and hands every message to the mapper on rtmidi's thread.
+* :class:`MidiInput` finds a port through mido's python-rtmidi backend (the
+  ``livecat[midi]`` extra, imported only here), opens it with python-rtmidi and hands every
+  message, parsed by mido, to the mapper from its own reader thread.
 
 CC curves (``[[midi.cc]] curve``). For a CC value ``v`` = 0..127, ``x = v / 127``, over
 ``[min, max]`` (default: the parameter's whole range; ``min > max`` turns the fader round):
@@ -21,10 +22,10 @@ CC curves (``[[midi.cc]] curve``). For a CC value ``v`` = 0..127, ``x = v / 127`
 0 is exactly ``min`` and 127 exactly ``max``. Integers are rounded; a choice takes the
 choice its slice of the travel covers (:meth:`Param.from_norm`); a bool is on from 64.
 
-Threads: messages arrive on rtmidi's callback thread (with the JACK API that is the JACK
-client's process thread: keep the mapper quick). The mapper only validates and appends to
-the Controls inbox; learn is armed from the main thread. One lock, held for a few
-statements, is shared by those two threads only, never by the audio thread.
+Threads: :class:`MidiInput`'s reader thread calls :meth:`MidiMapper.handle`; the mapper
+only validates and appends to the Controls inbox. Learn is armed from the main thread. One
+lock, held for a few statements while learning, is shared by those two threads only, never
+by the audio thread. No Python runs in rtmidi's or JACK's own threads (see MidiInput).
 """
 
 from __future__ import annotations
@@ -225,7 +226,11 @@ class MidiMapper:
             found = [_note_label(m) for m in config.note if m.action == target.name]
         return ", ".join(found) if found else "unmapped"
 
-    # -- messages (rtmidi's thread) ----------------------------------------------------------------
+    # -- messages (the MIDI reader thread) ---------------------------------------------------------
+    def refuse(self) -> None:
+        """Count a message that could not be parsed (the reader calls this)."""
+        self.errors += 1
+
     def handle(self, message: Any) -> None:
         """Map one mido message to requests. Never raises; see the counters."""
         try:
@@ -389,10 +394,10 @@ class LearnMenu:
 
 # -- the port --------------------------------------------------------------------------------------
 def _mido() -> Any:
-    """Import mido (and check python-rtmidi, its backend here) with a one-line fix hint."""
+    """Import mido (and check for python-rtmidi) with a one-line fix hint."""
     try:
         import mido
-        import rtmidi  # noqa: F401  (the backend mido is told to use)
+        import rtmidi  # noqa: F401  (what opens the port)
     except ImportError as exc:
         raise DeviceError(f"{INSTALL_HINT} ({exc.name or exc} is missing)") from None
     return mido
@@ -473,24 +478,48 @@ class MidiInput:
     api : {"alsa", "jack", "coremidi", "winmm"}, optional
         rtmidi API. By default every compiled one is tried in rtmidi's order, and the first
         with a matching port is used.
+    poll_s : float
+        How often the reader thread empties rtmidi's queue (5 ms: below a display tick,
+        which is when requests are applied anyway).
+
+    No Python runs in MIDI's own threads: rtmidi queues incoming messages in C++ and a
+    reader thread takes them. With a Python callback, rtmidi's JACK backend would call
+    Python from the JACK process thread, which then waits for the GIL: the whole JACK graph
+    (livecat's audio included) stalls behind it, and closing the port while a message is in
+    flight wedged the server in our tests.
 
     If the port disappears (cable pulled, the sending program quits) nothing breaks:
     messages stop. :meth:`check`, called by the main thread about once a second, notices,
-    closes the dead port (``lost`` counts it) and reopens a port matching ``port`` when one
-    appears again. Raises DeviceError when mido is missing, or when no port (or more than
+    closes the port (``lost`` counts it) and reopens one matching ``port`` when it is back.
+    Raises DeviceError when mido or python-rtmidi is missing, or when no port (or more than
     one) matches, listing the ports.
     """
 
-    def __init__(self, mapper: MidiMapper, port: str, *, api: str | None = None) -> None:
+    def __init__(
+        self, mapper: MidiMapper, port: str, *, api: str | None = None, poll_s: float = 0.005
+    ) -> None:
         self.mapper = mapper
         self.spec = port
+        self.poll_s = poll_s
         self._mido = _mido()
-        self._port: Any = None
-        self._probe: Any = None
+        self._rt: Any = None  # one rtmidi client for the input's whole life
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._open_now = False
         self._closed = False
         self.lost = 0
         self.api, self.port_name = self._find(_api_name(api))
-        self._open()
+        import rtmidi
+
+        try:
+            self._rt = rtmidi.MidiIn(rtapi=getattr(rtmidi, f"API_{self.api}"), name="livecat-midi")
+        except Exception as exc:
+            raise DeviceError(f"cannot open MIDI ({_API_LABELS.get(self.api)}): {exc}") from None
+        try:
+            self._open(self.port_name)
+        except DeviceError:
+            self._rt.delete()
+            raise
 
     def _find(self, api: str | None) -> tuple[str, str]:
         seen: list[str] = []
@@ -507,27 +536,51 @@ class MidiInput:
         why = f" ({'; '.join(problems)})" if problems else ""
         raise DeviceError(f"no MIDI input matches {self.spec!r}; {_listing(seen)}{why}")
 
-    def _open(self) -> None:
+    def _open(self, name: str) -> None:
         try:
-            self._port = _backend(self._mido, self.api).open_input(
-                self.port_name, callback=self.mapper.handle
-            )
+            index = list(self._rt.get_ports()).index(name)
+            self._rt.open_port(index, name="midi_in")
         except Exception as exc:
-            raise DeviceError(f"cannot open MIDI input {self.port_name!r}: {exc}") from None
-        log.info("MIDI input: %s (%s)", self.port_name, _API_LABELS.get(self.api, self.api))
+            reason = "it is gone" if isinstance(exc, ValueError) else exc
+            raise DeviceError(f"cannot open MIDI input {name!r}: {reason}") from None
+        self.port_name = name
+        self._open_now = True
+        self._stop = threading.Event()
+        self._reader = threading.Thread(
+            target=self._read, args=(self._stop,), name="livecat-midi", daemon=True
+        )
+        self._reader.start()
+        log.info("MIDI input: %s (%s)", name, _API_LABELS.get(self.api, self.api))
+
+    def _read(self, stop: threading.Event) -> None:
+        """The reader thread: parse what rtmidi queued and hand it to the mapper."""
+        parse = self._mido.Message.from_bytes
+        get = self._rt.get_message
+        while not stop.wait(self.poll_s):
+            while (item := get()) is not None:
+                try:
+                    message = parse(item[0])
+                except (ValueError, TypeError):
+                    self.mapper.refuse()
+                    continue
+                self.mapper.handle(message)
 
     @property
     def is_open(self) -> bool:
-        return self._port is not None
+        return self._open_now
 
     def check(self) -> bool:
         """Main thread, about once a second: is the port still there? Closes it when it is
         gone and reopens one matching the same name when it is back. Returns whether open.
-        Listing uses one long-lived rtmidi client (no new JACK client per check)."""
+        The input's own rtmidi client lists the ports: no new JACK client per check."""
         if self._closed:
             return False
-        names = self._names()
-        if self._port is not None:
+        try:
+            names = list(self._rt.get_ports())
+        except Exception as exc:
+            log.debug("cannot list MIDI inputs: %s", exc)
+            names = []
+        if self._open_now:
             if self.port_name in names:
                 return True
             log.warning("MIDI input %r is gone; waiting for it to come back", self.port_name)
@@ -538,43 +591,33 @@ class MidiInput:
         if not matches:
             return False
         try:
-            self.port_name = resolve_port(self.spec, matches)
-            self._open()
+            self._open(resolve_port(self.spec, matches))
         except DeviceError as exc:
             log.warning("%s", exc)
             return False
         return True
 
-    def _names(self) -> list[str]:
-        """The API's current input names; none when they cannot be read (the server died)."""
-        try:
-            if self._probe is None:
-                import rtmidi
-
-                rtapi = getattr(rtmidi, f"API_{self.api}")
-                self._probe = rtmidi.MidiIn(rtapi=rtapi, name="livecat-midi-watch")
-            return list(self._probe.get_ports())
-        except Exception as exc:
-            log.debug("cannot list MIDI inputs: %s", exc)
-            self._probe = None
-            return []
-
     def _close_port(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
+        """Stop the reader, then close the port (keeping the client to list and reopen)."""
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
+        if self._open_now:
+            self._open_now = False
             try:
-                port.close()
+                self._rt.close_port()
             except Exception as exc:  # a vanished device may refuse a clean close
                 log.debug("closing MIDI input %r: %s", self.port_name, exc)
 
     def close(self) -> None:
         """Stop: no more messages reach the mapper, :meth:`check` reopens nothing. Safe to
         call twice."""
+        if self._closed:
+            return
         self._closed = True
         self._close_port()
-        probe, self._probe = self._probe, None
-        if probe is not None:
-            probe.delete()
+        self._rt.delete()
 
     def __enter__(self) -> MidiInput:
         return self
