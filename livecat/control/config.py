@@ -229,6 +229,16 @@ def _midi(data: dict[str, Any], config: Config) -> MidiConfig:
         curve = entry.get("curve")
         if curve is not None and curve not in CURVES:
             raise config.error(table, "curve", f"curve must be one of {', '.join(CURVES)}")
+        if (curve or p.curve) == "log" and p.kind in ("float", "int"):
+            lo = p.lo if bounds[0] is None else bounds[0]
+            hi = p.hi if bounds[1] is None else bounds[1]
+            if min(lo, hi) <= 0:
+                raise config.error(
+                    table,
+                    "curve",
+                    f"curve log needs min and max above 0 ({name} spans {lo:g}..{hi:g}): "
+                    "set min, or use exp",
+                )
         ccs.append(
             CCMapping(
                 control=control,
