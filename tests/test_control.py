@@ -282,3 +282,28 @@ def test_the_readme_parameter_table_lists_the_registry():
         assert listed[p.name] == format_value(p.default), p.name
     for a in ACTIONS:
         assert f"`{a.name}`" in readme
+
+
+def test_midi_learned_in_the_window_moves_the_parameter_and_is_written_to_the_set(corpora):
+    import mido
+
+    from livecat.control.midi import LearnMenu, MidiMapper
+
+    session, player, display, controls = _session([corpora[0]])
+    mapper = MidiMapper(controls)
+    session.midi_mappings = mapper.mappings
+    display.learn = LearnMenu(mapper)
+    display.handle_key(ord("m"))  # learn mode: the first target is the first parameter
+    first = display.learn.target.name
+    assert first == PARAMS[0].name and "MIDI learn: " + first in display._learn_line()
+    for _ in range(2):  # dry_wet → volume → continuity with "."
+        display.handle_key(ord("."))
+    assert display.learn.target.name == "continuity"
+    mapper.handle(mido.Message("control_change", channel=1, control=21, value=0))  # learns
+    mapper.handle(mido.Message("control_change", channel=1, control=21, value=127))
+    session.tick()
+    assert controls.values["continuity"] == 1.0
+    _feed(player, np.zeros(BLOCK, np.float32))
+    assert player.engine.settings.continuity == 1.0
+    text = session.config_text()
+    assert '[[midi.cc]]\ncontrol = 21\nparam = "continuity"\nchannel = 2' in text

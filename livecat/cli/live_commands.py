@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -19,7 +21,7 @@ from livecat.control.params import PARAMS_BY_NAME
 from livecat.errors import DeviceError, ParameterError
 
 # Options that are not start-up settings: never read from or written to [setup].
-NOT_SETUP = {"help", "config", "dump_config", "corpora"}
+NOT_SETUP = {"help", "config", "dump_config", "corpora", "midi_input"}  # midi_input: [midi]
 _live_parser: argparse.ArgumentParser | None = None  # set by register(); re-parsed for --config
 
 
@@ -155,6 +157,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="alone: print the set these options make and exit; with FILE: play, and keep "
         "FILE equal to the current set (written on every change and at exit)",
     )
+    control.add_argument(
+        "--midi-input",
+        metavar="PORT",
+        help="MIDI controller: a part of its port name (see `livecat devices`); the set "
+        "file's [midi] input otherwise; needs pip install 'livecat[midi]'",
+    )
     output_options.add_output_options(live)
     add_engine_options(live)
     live.set_defaults(run=run_live)
@@ -173,7 +181,31 @@ def run_devices(args: argparse.Namespace) -> int:
     from livecat.live import describe_devices
 
     print(describe_devices())
+    sys.stdout.flush()
+    try:
+        from livecat.control.midi import describe_inputs
+
+        with _quiet_stderr():  # ALSA and JACK print their probing failures on fd 2
+            midi = describe_inputs()
+    except Exception as exc:  # MIDI is optional: say why it is not listed
+        midi = f"({str(exc).splitlines()[0]})"
+    print("MIDI inputs (live --midi-input):")
+    print("\n".join(line if line.startswith("  ") else f"  {line}" for line in midi.splitlines()))
     return 0
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C libraries writing to file descriptor 2 for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _have_devices() -> tuple[bool, bool]:
@@ -262,7 +294,7 @@ def _setup_to_save(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from livecat.control.config import dump_config, load_config
+    from livecat.control.config import MidiConfig, dump_config, load_config
     from livecat.control.state import Controls
     from livecat.corpus import Corpus
     from livecat.live import LivePlayer, LiveSettings
@@ -280,17 +312,15 @@ def run_live(args: argparse.Namespace) -> int:
     if not corpus_paths:
         raise ParameterError("livecat live needs a corpus: livecat live CORPUS [CORPUS ...]")
     values = param_values(args, config.params if config else None)
+    midi_config = config.midi if config else MidiConfig()
+    if args.midi_input:
+        midi_config = dataclasses.replace(midi_config, input=args.midi_input)
     controls = Controls(values)
     setup = _setup_to_save(args)
     saved_corpora = [str(Path(c).resolve()) for c in corpus_paths]
     if args.dump_config == "-":
-        midi = config.midi if config else None
-        from livecat.control.config import MidiConfig
-
         print(
-            dump_config(
-                corpora=saved_corpora, setup=setup, params=values, midi=midi or MidiConfig()
-            ),
+            dump_config(corpora=saved_corpora, setup=setup, params=values, midi=midi_config),
             end="",
         )
         return 0
@@ -354,7 +384,7 @@ def run_live(args: argparse.Namespace) -> int:
         setup=setup,
         config_path=args.config,
         dump_path=dump_path,
-        midi=config.midi if config else None,
+        midi=midi_config,
     )
     log = MatchLog(args.matches, corpora[0]) if args.matches else None
     display = Display(
@@ -378,6 +408,7 @@ def run_live(args: argparse.Namespace) -> int:
         ),
     )
     session.attach(display)
+    midi_port = _start_midi(session, display, midi_config)
     session.start()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -395,6 +426,8 @@ def run_live(args: argparse.Namespace) -> int:
         player.stop()
         session.close()
         outputs.close()
+        if midi_port is not None:
+            midi_port.close()
         if log:
             log.close()
     p50, p99 = player.callback_percentiles()
@@ -433,3 +466,20 @@ def _deck_names(paths: list[str]) -> list[str]:
             candidate, n = f"{name}-{n}", n + 1
         names.append(candidate)
     return names
+
+
+def _start_midi(session, display, midi_config) -> object | None:
+    """MIDI when a port or mappings are configured: the mapper feeds the session's controls,
+    learned mappings go into ``--dump-config``, ``reload_config`` replaces them, the window
+    gets the learn keys, and the port is checked (and reopened) once a second."""
+    if midi_config.input is None and not midi_config.cc and not midi_config.note:
+        return None
+    from livecat.control.midi import LearnMenu, open_midi
+
+    mapper, port = open_midi(session.controls, midi_config)
+    session.midi_mappings = mapper.mappings
+    session.on_midi_config = mapper.replace
+    display.learn = LearnMenu(mapper)
+    if port is not None:
+        session.every_second.append(port.check)
+    return port

@@ -70,6 +70,8 @@ class LiveSession:
         self.midi = midi or MidiConfig()
         self.display: Any = None  # set by attach(); the session outlives nothing
         self.observers: list[Callable[[Status], None]] = []
+        self.every_second: list[Callable[[], object]] = []  # e.g. reopening a lost MIDI port
+        self._last_second = time.monotonic()
         # MIDI (when enabled) hands its learned mappings here and takes reloaded ones.
         self.midi_mappings: Callable[[], MidiConfig] | None = None
         self.on_midi_config: Callable[[MidiConfig], None] | None = None
@@ -109,6 +111,14 @@ class LiveSession:
 
     # -- the main thread, once per display tick -------------------------------------------------
     def tick(self) -> None:
+        now = time.monotonic()
+        if self.every_second and now - self._last_second >= 1.0:
+            self._last_second = now
+            for task in self.every_second:
+                try:
+                    task()
+                except Exception as exc:  # a controller's trouble must never stop the show
+                    log.warning("livecat: %s", exc)
         requests = self.controls.drain()
         for request in requests:
             try:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,6 +50,7 @@ KEY_HELP = [
     "space  freeze      b  blackout",
     "g  mute grains     - / =  dry/wet",
     "[ / ]  previous / next corpus   1-9  corpus N",
+    "m  MIDI learn (then , . choose what to learn)",
     "q q  quit",
 ]
 
@@ -74,6 +76,13 @@ class DisplaySettings:
     duration_s: float | None = None  # stop after this long (None: run until quit)
     stop_at_end_of_input: bool = True
     kiosk: bool = False  # keys ignored, a closed window comes back (docs/kiosk.md)
+
+
+_ASCII = str.maketrans({"—": "-", "–": "-", "←": "<-", "→": "->", "…": "..."})
+
+
+def _ascii(text: str) -> str:
+    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
 
 
 def screen_geometry(index: int) -> tuple[int, int, int, int]:
@@ -148,6 +157,7 @@ class Display:
         self._drawn: tuple | None = None  # what the canvas holds
         self._hud_cache: tuple[float, list[str]] = (-1.0, [])
         self._errors_reported = 0
+        self.learn: Any = None  # MIDI learn mode (livecat.control.midi.LearnMenu), if MIDI is on
         self.sinks = SinkGroup()  # outputs besides the window: each tick's canvas, no HUD
         self._reopened_at = -10.0
 
@@ -264,7 +274,11 @@ class Display:
             )
         if self.help:
             lines += self.help_lines
+        learning = self._learn_line()
+        if learning:
+            lines.append(learning)
         for i, line in enumerate(lines):
+            line = _ascii(line)  # OpenCV's Hershey fonts draw ASCII only
             y = 22 + 20 * i
             cv2.putText(
                 image, line, (9, y + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA
@@ -289,6 +303,9 @@ class Display:
             )
         return image
 
+    def _learn_line(self) -> str | None:
+        return self.learn.overlay() if self.learn is not None else None
+
     def badges(self) -> list[str]:
         return [
             b
@@ -306,6 +323,8 @@ class Display:
             return
         char = chr(key & 0xFF)
         now = time.monotonic()
+        if self.learn is not None and self.learn.key(char):
+            return
         if char == "q":
             if now - self.quit_armed_at < 2.0:
                 self.stop_requested = True
@@ -464,7 +483,7 @@ class Display:
             return
         canvas, redrawn = self._picture(self.shown_deck, self.shown_entry, brightness, fade)
         self.sinks.send(canvas)
-        overlay = self.hud or self.help or bool(self.badges())
+        overlay = self.hud or self.help or bool(self.badges()) or bool(self._learn_line())
         if redrawn or overlay or self.frames_shown == 0:
             cv2.imshow(WINDOW, self._overlay(canvas) if overlay else canvas)
             self.handle_key(cv2.waitKeyEx(1))  # paints the window
