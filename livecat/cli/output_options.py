@@ -1,5 +1,6 @@
 """``livecat live``'s options for other software and installations: ``--virtual-camera``,
-``--kiosk`` and ``--log-file`` (docs/kiosk.md), and the few steps ``run_live`` takes for them.
+``--kiosk`` and ``--log-file`` (README: "An installation"), and the few steps ``run_live``
+takes for them.
 
 Kept apart from :mod:`livecat.cli.live_commands` so that a new output (NDI, Syphon, Spout:
 see :mod:`livecat.output.sinks`) is one flag here and one class there.
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("other software and installations (docs/kiosk.md)")
+    g = parser.add_argument_group('other software and installations (README: "An installation")')
     g.add_argument(
         "--virtual-camera",
         nargs="?",

@@ -2,14 +2,14 @@
 decides which ones.
 
 Decision (measured with ``make bench`` on the 2-core VM, 1,000,000-entry corpus, 256 frames
-at 48 kHz; numbers in docs/live.md): the engine's decisions run on a **matcher thread with a
-one-block hand-off**, not inside the audio callback. A decision (descriptor, HNSW query,
-continuation descriptor, re-ranking) costs 0.46 ms p50 in a tight loop, but 1.7 ms p50 and
-2.2 ms p99 (31-40 % of the 5.3 ms block) when it runs once per hop between idle periods, as
-in a callback: caches and clocks go cold. With the display thread busy, waits for the GIL
-brought the in-callback p99 to 65-77 % and xruns appeared. With the worker, the callback
-only copies the input, renders the grains and starts those the matcher scheduled: a few
-percent of the block, and what remains is GIL hand-over.
+at 48 kHz; numbers in the README, "Benchmarks"): the engine's decisions run on a **matcher
+thread with a one-block hand-off**, not inside the audio callback. A decision (descriptor,
+HNSW query, continuation descriptor, re-ranking) costs 0.46 ms p50 in a tight loop, but 1.7
+ms p50 and 2.2 ms p99 (31-40 % of the 5.3 ms block) when it runs once per hop between idle
+periods, as in a callback: caches and clocks go cold. With the display thread busy, waits
+for the GIL brought the in-callback p99 to 65-77 % and xruns appeared. With the worker, the
+callback only copies the input, renders the grains and starts those the matcher scheduled: a
+few percent of the block, and what remains is GIL hand-over.
 
 How the hand-off keeps the engine exact: the matcher runs the very same :class:`Engine` on
 the very same blocks (so decisions fall at the same absolute samples as offline), but the
@@ -89,7 +89,7 @@ CHUNK = 256
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """Audio I/O choices (docs/live.md: "livecat live")."""
+    """Audio I/O choices (README: "livecat live")."""
 
     input_device: str | int | None = None
     output_device: str | int | None = None
