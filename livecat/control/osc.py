@@ -49,6 +49,7 @@ MAX_ADDRESS = 128  # bytes: livecat's longest address is under 50
 MAX_ARGS = 8  # livecat's messages take one argument at most
 MAX_LOAD = 0.05  # share of one CPU the OSC thread may spend; beyond it pauses (a flood)
 SLICE_S = 0.1  # the window over which that share is measured
+MAX_CORPORA = 1000  # a corpus position beyond this is a sender's mistake, not a request
 LOGGED_IGNORED = 10  # the first ignored messages are logged with the reason, then only counted
 
 # Type tags python-osc parses; any other makes it log a warning per character, so such
@@ -279,7 +280,9 @@ class OscControl:
         which: str | int
         if isinstance(value, str) and value.strip():
             which = value
-        elif _is_number(value) and value == int(value) and value >= 0:
+        elif _is_number(value) and math.isfinite(value) and value == int(value) and value >= 0:
+            if value >= MAX_CORPORA:
+                raise _Ignored(f"corpus position {value!r}: livecat plays fewer corpora")
             which = int(value)
         else:
             raise _Ignored(f"expects a corpus name or a position 0, 1, ..., got {value!r}")
@@ -296,9 +299,9 @@ class OscControl:
         if not counted:
             self.controls.refuse()
         if self.ignored <= LOGGED_IGNORED:
-            log.warning("OSC: ignored %s", reason)
+            log.warning("livecat: OSC: ignored %s", reason)
             if self.ignored == LOGGED_IGNORED:
-                log.warning("OSC: further ignored messages are only counted")
+                log.warning("livecat: OSC: further ignored messages are only counted")
 
     # -- transport ---------------------------------------------------------------------------
     def _bind(self, host: str, port: int) -> _Server:
@@ -332,8 +335,16 @@ class OscControl:
                 daemon=True,
             )
             self._thread.start()
-            log.info("OSC: listening on %s", format_endpoint(*self.address))
+            log.info("livecat: OSC: listening on %s", format_endpoint(*self.address))
         return self
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        paused = f", paused {self.paused} times by a flood" if self.paused else ""
+        return (
+            f"OSC in on {format_endpoint(*self.address)}: {self.received} datagrams, "
+            f"{self.applied} applied, {self.ignored} ignored{paused}"
+        )
 
     def close(self) -> None:
         """Stop serving and release the port (within ~0.2 s)."""
@@ -547,6 +558,7 @@ class OscFeedback:
         self._params: dict[str, Value] = {}
         self._toggles: dict[str, bool] = {}
         self._last_full = -math.inf
+        log.info("livecat: OSC: sending feedback to %s", where)
 
     def send(self, status: Status) -> None:
         """Send ``status`` (see the class). Never raises for network trouble."""
@@ -590,10 +602,14 @@ class OscFeedback:
             reason = exc.strerror or type(exc).__name__
             if reason not in self._logged:  # once per kind of trouble, not 60 times a second
                 self._logged.add(reason)
-                log.info("OSC: feedback to %s not delivered: %s", self.target, reason)
+                log.info("livecat: OSC: feedback to %s not delivered: %s", self.target, reason)
             self.last_error = reason
         else:
             self.sent += 1
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        return f"OSC feedback to {self.target}: {self.sent} sent, {self.failed} not delivered"
 
     def close(self) -> None:
         self._sock.close()
