@@ -12,6 +12,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -24,6 +25,8 @@ from livecat.control.osc import (
     MAX_DATAGRAM,
     OscControl,
     OscFeedback,
+    address_table,
+    feedback_table,
     parse_endpoint,
 )
 from livecat.control.params import ACTIONS, PARAMS, PARAMS_BY_NAME
@@ -239,6 +242,8 @@ BAD = {
     "2 for a toggle": _message("/livecat/action/freeze", 2),
     "a string for a toggle": _message("/livecat/action/freeze", "on"),
     "two arguments for a toggle": _message("/livecat/action/freeze", 1, 1),
+    "nil for a toggle": _message("/livecat/action/freeze", None, types="N"),
+    "a blob for a toggle": _message("/livecat/action/blackout", b"\x01"),
     "an unknown parameter": _message("/livecat/param/brightness", 0.5),
     "an unknown action": _message("/livecat/action/explode"),
     "an unknown address": _message("/resolume/layer1/clip1/connect", 1),
@@ -534,3 +539,23 @@ def test_feedback_is_cheap_enough_for_every_display_tick(listener):
 def test_an_unknown_feedback_host_is_a_device_error():
     with pytest.raises(DeviceError, match=re.escape("cannot send to no-such-host.invalid:9000")):
         OscFeedback(host="no-such-host.invalid", port=9000)
+
+
+# -- the manual ----------------------------------------------------------------------------------
+DOC = Path(__file__).parent.parent / "docs" / "osc.md"
+
+
+@pytest.mark.parametrize("table", [address_table, feedback_table])
+def test_the_manual_s_address_tables_are_the_registry_s(table):
+    text = DOC.read_text(encoding="utf-8")
+    marker = f"<!-- generated: livecat.control.osc.{table.__name__}() -->\n"
+    assert marker in text, f"{DOC}: no {marker.strip()}"
+    written = text.split(marker, 1)[1].split("\n<!-- end -->", 1)[0]
+    assert written == table(), f"{DOC} is out of date: regenerate its tables (see its end)"
+
+
+def test_every_address_in_the_manual_s_tables_is_served(rig):
+    served = set(rig.osc.dispatcher._map)
+    for row in address_table().splitlines()[2:]:
+        address = row.split("`")[1]
+        assert address in served or "<name>" in address, address

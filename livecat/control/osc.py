@@ -50,6 +50,7 @@ MAX_ARGS = 8  # livecat's messages take one argument at most
 MAX_LOAD = 0.05  # share of one CPU the OSC thread may spend; beyond it pauses (a flood)
 SLICE_S = 0.1  # the window over which that share is measured
 MAX_CORPORA = 1000  # a corpus position beyond this is a sender's mistake, not a request
+REFRESH_S = 2.0  # feedback: every parameter and toggle resent this often, changed or not
 LOGGED_IGNORED = 10  # the first ignored messages are logged with the reason, then only counted
 
 # Type tags python-osc parses; any other makes it log a warning per character, so such
@@ -269,8 +270,11 @@ class OscControl:
             return True
         if len(args) > 1:
             raise _Ignored(f"expects 1, 0 or nothing, got {len(args)} arguments")
-        value = args[0] if args else None
-        if value is not None and not _is_number(value) and not isinstance(value, bool):
+        if not args:
+            self.controls.request_action(name, origin="osc")  # flip
+            return True
+        value = args[0]
+        if not _is_number(value) and not isinstance(value, bool):
             raise _Ignored(f"expects 1, 0 or nothing, got {_type_name(value)}")
         self.controls.request_action(name, value, origin="osc")
         return True
@@ -527,7 +531,7 @@ class OscFeedback:
     in ``failed``, never raised: the display loop must not wait on the network.
     """
 
-    def __init__(self, *, host: str, port: int, refresh_s: float = 2.0) -> None:
+    def __init__(self, *, host: str, port: int, refresh_s: float = REFRESH_S) -> None:
         where = format_endpoint(host, port)
         try:
             family, kind, proto, _, sockaddr = _resolve(host, port)
@@ -622,3 +626,81 @@ class OscFeedback:
 
 
 _MISSING: Any = object()
+
+
+# -- the address tables of docs/osc.md (checked against the registry by the tests) -----------------
+def _osc_type(p: Param) -> str:
+    return {
+        "float": "float (an int will do)",
+        "int": "int (a whole float will do)",
+        "bool": "int 1/0, or T/F",
+        "choice": "string, or int position",
+    }[p.kind]
+
+
+def _range(p: Param) -> str:
+    if p.kind == "choice":
+        return " \\| ".join(f"`{c}`" for c in p.choices)
+    if p.kind == "bool":
+        return "1 or 0"
+    unit = f" {p.unit}" if p.unit else ""
+    curve = ", log" if p.curve == "log" else ""
+    return f"{p.lo:g}..{p.hi:g}{unit}{curve}"
+
+
+def address_table() -> str:
+    """The Markdown table of every address livecat listens to, from the registry."""
+    from livecat.control.params import format_value
+
+    rows = [
+        "| address | argument | range | default | what it does |",
+        "|---|---|---|---|---|",
+    ]
+    for p in PARAMS:
+        rows.append(
+            f"| `{p.osc_address}` | {_osc_type(p)} | {_range(p)} | "
+            f"{format_value(p.default)} | {p.help} |"
+        )
+    rows.append(
+        f"| `{PREFIX}/param/<name>/norm` | float | 0..1 | | any parameter above by its "
+        "position in its range (log ranges spread geometrically; choices split evenly) |"
+    )
+    for a in ACTIONS:
+        if a.kind == "toggle":
+            argument, effect = (
+                "int or float 1/0, T/F, or none",
+                f"{a.help}: 1 on, 0 off, none flips",
+            )
+        else:
+            argument, effect = "none (a lone 0 is ignored)", a.help
+        key = f" (key `{a.key}`)" if a.key else ""
+        rows.append(f"| `{a.osc_address}` | {argument} | | | {effect}{key} |")
+    rows.append(
+        f"| `{PREFIX}/corpus/load` | string, or int | a corpus's name or path, or its "
+        "position from 0 | | crossfade to that corpus |"
+    )
+    return "\n".join(rows)
+
+
+def feedback_table() -> str:
+    """The Markdown table of what ``--osc-send`` sends, from the registry."""
+    when = f"on change, and every {REFRESH_S:g} s"
+    rows = [
+        "| address | type | when | value |",
+        "|---|---|---|---|",
+        f"| `{PREFIX}/status/entry` | int | every tick | the entry shown (-1: none) |",
+        f"| `{PREFIX}/status/source` | string | every tick | its video file |",
+        f"| `{PREFIX}/status/source_t` | float | every tick | seconds into that file |",
+        f"| `{PREFIX}/status/level` | float | every tick | input level, 0..1 for -60..0 dBFS |",
+        f"| `{PREFIX}/status/xruns` | int | every tick | audio blocks lost so far |",
+    ]
+    for p in PARAMS:
+        kind = {"float": "float", "int": "int", "bool": "int", "choice": "string"}[p.kind]
+        rows.append(f"| `{PREFIX}/status/param/{p.name}` | {kind} | {when} | {_range(p)} |")
+    rows.append(
+        f"| `{PREFIX}/status/param/<name>/norm` | float | {when} | each parameter as 0..1 |"
+    )
+    for a in ACTIONS:
+        if a.kind == "toggle":
+            rows.append(f"| `{PREFIX}/status/action/{a.name}` | int | {when} | 1 on, 0 off |")
+    return "\n".join(rows)
