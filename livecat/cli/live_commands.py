@@ -54,6 +54,27 @@ def _latency(text: str) -> str | float:
         raise argparse.ArgumentTypeError("expected low, high or seconds") from None
 
 
+def _osc_listen(text: str) -> str:
+    """Checked here (one-line argparse error), kept as text: [setup] saves it as written."""
+    from livecat.control.osc import parse_endpoint
+
+    try:
+        parse_endpoint(text, allow_port_zero=True)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def _osc_send(text: str) -> str:
+    from livecat.control.osc import parse_endpoint
+
+    try:
+        parse_endpoint(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     live = commands.add_parser(
         "live",
@@ -162,6 +183,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="PORT",
         help="MIDI controller: a part of its port name (see `livecat devices`); the set "
         "file's [midi] input otherwise; needs pip install 'livecat[midi]'",
+    )
+    control.add_argument(
+        "--osc-listen",
+        type=_osc_listen,
+        metavar="[HOST:]PORT",
+        help="take OSC control messages on this UDP port (/livecat/param/NAME VALUE, "
+        "/livecat/param/NAME/norm 0..1, /livecat/action/NAME, /livecat/corpus/load NAME); "
+        "only from this machine unless HOST is given (0.0.0.0: the network). Off by default",
+    )
+    control.add_argument(
+        "--osc-send",
+        type=_osc_send,
+        metavar="[HOST:]PORT",
+        help="send OSC feedback there at display rate (/livecat/status/entry, source, "
+        "source_t, level, xruns; parameters and toggles when they change); host 127.0.0.1 "
+        "unless given",
     )
     output_options.add_output_options(live)
     add_engine_options(live)
@@ -410,6 +447,12 @@ def run_live(args: argparse.Namespace) -> int:
     session.attach(display)
     midi_port = _start_midi(session, display, midi_config)
     session.start()
+    try:
+        osc = _start_osc(args, session)
+    except BaseException:  # a port in use: leave nothing open behind the one-line error
+        if midi_port is not None:
+            midi_port.close()
+        raise
 
     def request_stop(signum: int, frame: object) -> None:
         display.stop_requested = True
@@ -423,6 +466,8 @@ def run_live(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for endpoint in osc:
+            endpoint.close()
         player.stop()
         session.close()
         outputs.close()
@@ -439,6 +484,8 @@ def run_live(args: argparse.Namespace) -> int:
         f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block",
         file=sys.stderr,
     )
+    for endpoint in osc:
+        print(f"livecat: {endpoint.summary()}", file=sys.stderr)
     player.close()
     if player.matcher_error is not None:  # a bug, not a user error: say so and fail
         print(f"livecat: the matcher stopped: {player.matcher_error!r}", file=sys.stderr)
@@ -454,6 +501,29 @@ def run_live(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         os._exit(0)
     return 0
+
+
+def _start_osc(args: argparse.Namespace, session) -> list:
+    """Open --osc-listen and --osc-send (a port in use: a one-line DeviceError, nothing left
+    open); the feedback becomes one of the session's per-tick observers."""
+    from livecat.control.osc import OscControl, OscFeedback, parse_endpoint
+    from livecat.errors import LivecatError
+
+    opened: list = []
+    try:
+        if args.osc_listen:
+            host, port = parse_endpoint(args.osc_listen, allow_port_zero=True)
+            opened.append(OscControl(session.controls, host=host, port=port).start())
+        if args.osc_send:
+            host, port = parse_endpoint(args.osc_send)
+            feedback = OscFeedback(host=host, port=port)
+            opened.append(feedback)
+            session.observers.append(feedback.send)
+    except LivecatError:
+        for endpoint in opened:
+            endpoint.close()
+        raise
+    return opened
 
 
 def _deck_names(paths: list[str]) -> list[str]:
