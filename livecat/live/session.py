@@ -255,7 +255,7 @@ class LiveSession:
         return Status(
             entry=max(entry, -1),
             source=str(source),
-            source_t_s=float(shared[SOURCE_T]),
+            source_t_s=display.shown_source_t if display is not None else float(shared[SOURCE_T]),
             level=level,
             xruns=player.xruns(),
             corpus=deck.name,

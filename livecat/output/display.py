@@ -148,6 +148,7 @@ class Display:
         self.stop_requested = False
         self.shown_entry = -2
         self.shown_deck = 0
+        self.shown_source_t = 0.0  # the shown entry's place in its source (kept when frozen)
         self.picture_latency_s: list[float] = []
         self.frames_shown = 0
         self.images_decoded = 0
@@ -464,6 +465,7 @@ class Display:
             block_time = float(shared[BLOCK_TIME])
             self.shown_entry = entry
             self.shown_deck = active
+            self.shown_source_t = float(shared[SOURCE_T])
             if self.on_change is not None:
                 self.on_change(
                     float(shared[STREAM_T]), entry, float(shared[SOURCE_T]), float(shared[DISTANCE])
