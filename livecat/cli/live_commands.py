@@ -162,7 +162,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="log t_s,source,source_t_s,entry,distance at every picture change",
     )
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    control = live.add_argument_group('control (README: "Set files")')
+    control = live.add_argument_group('control (README: "Set files and live parameters")')
     control.add_argument(
         "--config",
         type=Path,
