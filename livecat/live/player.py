@@ -20,6 +20,16 @@ that come out are the offline engine's output delayed by exactly one block (the 
 check this sample for sample). A decision that arrives after its due sample starts at the
 next block and is counted (``LATE_GRAINS``).
 
+``audio="rtmixer"`` (``--audio rtmixer``, livecat/live/rtaudio.py, docs/rtaudio.md) takes
+Python off the audio thread altogether: python-rtmixer's C callback only copies the input
+into a lock-free ring and plays an output ring; a feeder thread runs this class's own
+hand-over, matcher and renderer on each block (deciding before rendering, so without the
+hand-off block) and fills the output ring. The output is the offline engine's output delayed
+by the ring's prefill (``rt_handoff_blocks``, 2 blocks). Why: a SCHED_FIFO thread that needs
+the GIL waits for whichever Python thread holds it, however low its priority (priority
+inversion): measured 167 server xruns in 300 s under load against 2 for a pass-through
+client. The Python callback stays the default until the rtmixer path has been run on stage.
+
 ``matcher="callback"`` keeps the engine inside the callback (no hand-off delay); it is kept
 for the benchmark's comparison and for machines with CPU to spare.
 
