@@ -15,7 +15,12 @@ window (Xvfb), on a 1,000,000-entry synthetic corpus.
 - picture latency: a block's arrival in the callback to its image being shown, p50/p99.
 
 Both matchers are measured: ``worker`` (livecat's default: decisions on a matcher thread, a
-one-block hand-off) and ``callback`` (the engine inside the audio callback).
+one-block hand-off) and ``callback`` (the engine inside the audio callback). Both audio paths
+are measured with the worker: ``--audio python`` (a Python PortAudio callback) and ``--audio
+rtmixer`` (rtmixer's C callback, a Python feeder thread; its "callback" figures are the
+feeder's time per block, off the audio thread). ``--load N`` runs N busy pure-Python
+processes at normal priority for the whole run, pass-through included, as a show machine
+running other things might: that is where a Python audio callback's GIL waits bite.
 
 Every JACK client used to measure runs in its own process (``--client``), so none of them
 competes with livecat for its GIL.
@@ -198,7 +203,14 @@ def _percent(values: np.ndarray, q: float) -> str:
 
 
 def _measure_livecat(
-    corpus, server: str, *, matcher: str, seconds: float, display_fps: float, window: bool
+    corpus,
+    server: str,
+    *,
+    matcher: str,
+    audio: str,
+    seconds: float,
+    display_fps: float,
+    window: bool,
 ) -> dict:
     """One livecat run: onset trials, then ``seconds`` of changing input with the display
     busy; returns the figures."""
@@ -210,7 +222,7 @@ def _measure_livecat(
     player = LivePlayer(
         corpus,
         engine_settings=EngineSettings(gate_db=-50),
-        settings=LiveSettings(blocksize=BLOCK, matcher=matcher),
+        settings=LiveSettings(blocksize=BLOCK, matcher=matcher, audio=audio),
     )
     display = Display(
         corpus,
@@ -284,6 +296,18 @@ def main(argv: list[str] | None = None) -> int:
         help="which matchers to measure (the second one runs min(30 s, --xrun-seconds))",
     )
     parser.add_argument(
+        "--audios",
+        default="python,rtmixer",
+        help="which audio paths to measure with the worker matcher (each runs --xrun-seconds)",
+    )
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N busy pure-Python processes at normal priority during the whole run",
+    )
+    parser.add_argument(
         "--realtime",
         action="store_true",
         help="run jackd with -R (SCHED_FIFO, as on stage) instead of --no-realtime",
@@ -336,72 +360,101 @@ def main(argv: list[str] | None = None) -> int:
     server = f"livecat-bench-{os.getpid()}"
     seconds = args.xrun_seconds
     matchers = [m for m in args.matchers.split(",") if m]
+    audios = [a for a in args.audios.split(",") if a]
+    # (label, matcher, audio, seconds): the worker with each audio path runs the full time.
+    configs = [
+        (f"{m} matcher" if a == "python" else f"{m} matcher, --audio {a}", m, a,
+         seconds if m == "worker" else min(seconds, 30.0))
+        for m in matchers
+        for a in (audios if m == "worker" else ["python"])
+    ]  # fmt: skip
     display_number = 60 + os.getpid() % 30
-    with (
-        livehelpers.jack_server(server, realtime=args.realtime) as env,
-        livehelpers.xvfb(display_number, size="1280x720") as x_display,
-    ):
-        os.environ.update(env)
-        os.environ["DISPLAY"] = x_display
-        # Pass-through first: its latency and xruns are the floor.
-        passthrough = _run_client("passthrough", server, "--seconds", str(seconds + 20))
-        assert passthrough.stdout is not None
-        passthrough.stdout.readline()  # "ready"
-        pt_latency = _result(_run_client("onset", server, "--prefix", "passthrough"), timeout=60)
-        # The same display load as livecat gets (here in another process than the client:
-        # the CPU load without the GIL), so the xruns compare like for like.
-        stop, shown = threading.Event(), [0]
-        threading.Thread(
-            target=_busy_display,
-            args=(corpus, stop, shown),
-            kwargs={"fps": args.display_fps},
-            daemon=True,
-        ).start()
-        pt_feed = _result(
-            _run_client("feed", server, "--prefix", "passthrough", "--seconds", str(seconds)),
-            timeout=seconds + 60,
-        )
-        stop.set()
-        passthrough.terminate()
-        passthrough.wait(timeout=10)
-        runs = {}
-        for i, matcher in enumerate(matchers):
-            runs[matcher] = _measure_livecat(
-                corpus,
-                server,
-                matcher=matcher,
-                seconds=seconds if i == 0 else min(seconds, 30.0),
-                display_fps=args.display_fps,
-                window=True,
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    try:
+        with (
+            livehelpers.jack_server(server, realtime=args.realtime) as env,
+            livehelpers.xvfb(display_number, size="1280x720") as x_display,
+        ):
+            os.environ.update(env)
+            os.environ["DISPLAY"] = x_display
+            # Pass-through first: its latency and xruns are the floor.
+            passthrough = _run_client("passthrough", server, "--seconds", str(seconds + 20))
+            assert passthrough.stdout is not None
+            passthrough.stdout.readline()  # "ready"
+            pt_latency = _result(
+                _run_client("onset", server, "--prefix", "passthrough"), timeout=60
             )
-        from livecat.live.devices import sounddevice
+            # The same display load as livecat gets (here in another process than the client:
+            # the CPU load without the GIL), so the xruns compare like for like.
+            stop, shown = threading.Event(), [0]
+            threading.Thread(
+                target=_busy_display,
+                args=(corpus, stop, shown),
+                kwargs={"fps": args.display_fps},
+                daemon=True,
+            ).start()
+            pt_feed = _result(
+                _run_client("feed", server, "--prefix", "passthrough", "--seconds", str(seconds)),
+                timeout=seconds + 60,
+            )
+            stop.set()
+            passthrough.terminate()
+            passthrough.wait(timeout=10)
+            runs = {}
+            for label, matcher, audio, run_s in configs:
+                runs[label] = _measure_livecat(
+                    corpus,
+                    server,
+                    matcher=matcher,
+                    audio=audio,
+                    seconds=run_s,
+                    display_fps=args.display_fps,
+                    window=True,
+                )
+                runs[label]["seconds"] = run_s
+                runs[label]["audio"] = audio
+            from livecat.live.devices import sounddevice
 
-        sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
+            sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
+    finally:
+        for proc in load:
+            proc.kill()
+            proc.wait()
 
     pt = np.median(pt_latency) * 1000 if pt_latency else float("nan")
     print(
         f"jackd {'-R (realtime)' if args.realtime else '--no-realtime'}, dummy backend, "
         f"{BLOCK} frames at {SR} Hz; busy display: {args.display_fps:.0f} new 1280x720 "
-        f"images/s\npass-through client: onset-to-output {pt:.1f} ms; "
+        f"images/s; background load: {args.load} busy Python process(es)\n"
+        f"pass-through client: onset-to-output {pt:.1f} ms; "
         f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s with the same display "
         f"load",
         flush=True,
     )
     block_ms = BLOCK / SR * 1000
-    for matcher, r in runs.items():
+    for label, r in runs.items():
         lc = np.median(r["onset"]) * 1000 if r["onset"] else float("nan")
-        run_s = seconds if matcher == matchers[0] else min(seconds, 30.0)
-        total = r["callback"] + r["entry"][: r["callback"].size]
-        print(f"\n[{matcher} matcher]")
-        print(
-            f"callback, display busy ({r['busy_images']} extra images decoded): p50 "
-            f"{_percent(r['callback'], 50)}, p99 {_percent(r['callback'], 99)} of the "
-            f"{block_ms:.2f} ms block (goal p99 <= 25%); from the audio cycle's start "
-            f"(GIL wait and the upstream feeder included): p50 {_percent(total, 50)}, p99 "
-            f"{_percent(total, 99)}, max {_percent(total, 100)}; the feeder itself finished at "
-            f"p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, p99 "
-            f"{r['feed'].get('feeder_finished_p99', 0):.1%}"
-        )
+        run_s = r["seconds"]
+        print(f"\n[{label}]")
+        if r["audio"] == "rtmixer":
+            print(
+                f"feeder (Python, off the audio thread) per block, display busy "
+                f"({r['busy_images']} extra images decoded): p50 {_percent(r['callback'], 50)}, "
+                f"p99 {_percent(r['callback'], 99)} of the {block_ms:.2f} ms block; the JACK "
+                f"feeder client finished at p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, "
+                f"p99 {r['feed'].get('feeder_finished_p99', 0):.1%}"
+            )
+        else:
+            total = r["callback"] + r["entry"][: r["callback"].size]
+            print(
+                f"callback, display busy ({r['busy_images']} extra images decoded): p50 "
+                f"{_percent(r['callback'], 50)}, p99 {_percent(r['callback'], 99)} of the "
+                f"{block_ms:.2f} ms block (goal p99 <= 25%); from the audio cycle's start "
+                f"(GIL wait and the upstream feeder included): p50 {_percent(total, 50)}, p99 "
+                f"{_percent(total, 99)}, max {_percent(total, 100)}; the feeder itself "
+                f"finished at p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, p99 "
+                f"{r['feed'].get('feeder_finished_p99', 0):.1%}"
+            )
         print(
             f"onset-to-grain latency: livecat {lc:.1f} ms, pass-through {pt:.1f} ms, "
             f"difference {lc - pt:+.1f} ms (goal <= +25 ms; {len(r['onset'])} trials)"

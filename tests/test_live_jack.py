@@ -103,13 +103,25 @@ def _assert_sounds_like(recorded: np.ndarray, cut: np.ndarray) -> None:
     assert best[0] > 0.8, best
 
 
-def test_live_follows_the_input_plays_its_grains_and_shows_the_image(corpus_dir, servers, tmp_path):
+@pytest.mark.parametrize("audio", ["python", "rtmixer"])
+def test_live_follows_the_input_plays_its_grains_and_shows_the_image(
+    corpus_dir, servers, tmp_path, audio
+):
     server, env = servers
     corpus = Corpus.open(corpus_dir)
     offset_s, length_s = 3.0, 5.0
     cut = _cut(corpus, 1, offset_s, length_s)
     matches = tmp_path / "matches.csv"
-    live = _live(corpus_dir, env, "--matches", str(matches), "--window-geometry", "0,0,320,240")
+    live = _live(
+        corpus_dir,
+        env,
+        "--matches",
+        str(matches),
+        "--window-geometry",
+        "0,0,320,240",
+        "--audio",
+        audio,
+    )
     client = livehelpers.PlayRecord(server, cut, record_s=16.0)
     try:
         client.connect_to("PortAudio")
@@ -183,10 +195,16 @@ def test_keys_show_the_hud_and_black_out_the_picture(corpus_dir, servers, tmp_pa
     assert live.returncode == 0 and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "window closed", "q twice"])
-def test_sigterm_closing_the_window_and_q_twice_end_it_within_a_second(corpus_dir, servers, how):
+@pytest.mark.parametrize(
+    ("how", "audio"),
+    [("SIGTERM", "python"), ("window closed", "python"), ("q twice", "python"),
+     ("SIGTERM", "rtmixer")],
+)  # fmt: skip
+def test_sigterm_closing_the_window_and_q_twice_end_it_within_a_second(
+    corpus_dir, servers, how, audio
+):
     _, env = servers
-    live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240")
+    live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240", "--audio", audio)
     try:
         _wait_for_window(env["DISPLAY"])
         started = time.monotonic()
@@ -207,7 +225,10 @@ def test_sigterm_closing_the_window_and_q_twice_end_it_within_a_second(corpus_di
     assert stop_s < 1.0, stop_s
 
 
-def test_an_input_file_is_played_through_the_same_path_in_real_time(corpus_dir, servers, tmp_path):
+@pytest.mark.parametrize("audio", ["python", "rtmixer"])
+def test_an_input_file_is_played_through_the_same_path_in_real_time(
+    corpus_dir, servers, tmp_path, audio
+):
     server, env = servers
     corpus = Corpus.open(corpus_dir)
     cut = _cut(corpus, 0, 4.0, 3.0)
@@ -223,6 +244,8 @@ def test_an_input_file_is_played_through_the_same_path_in_real_time(corpus_dir, 
         "--headless",
         "--matches",
         str(matches),
+        "--audio",
+        audio,
     )
     try:
         # An output-only stream: wire its first output to the recorder.
@@ -247,7 +270,8 @@ def test_an_input_file_is_played_through_the_same_path_in_real_time(corpus_dir, 
     _assert_sounds_like(client.recorded[rec_from : client.rec_pos], cut)
 
 
-def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path):
+@pytest.mark.parametrize("audio", ["python", "rtmixer"])
+def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, audio):
     """The server goes away: the window stays up with an INPUT LOST badge, livecat checks
     every second, and once the server is back it resumes by itself."""
     _skip_without_tools()
@@ -255,7 +279,16 @@ def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path):
     with livehelpers.xvfb(140 + os.getpid() % 50) as display:
         with livehelpers.jack_server(server) as env:
             env = dict(env, DISPLAY=display)
-            live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240", "--duration", "8")
+            live = _live(
+                corpus_dir,
+                env,
+                "--window-geometry",
+                "0,0,320,240",
+                "--duration",
+                "8",
+                "--audio",
+                audio,
+            )
             _wait_for_window(display)
         # The server is gone: livecat must keep running, its window up with the badge.
         time.sleep(2.0)

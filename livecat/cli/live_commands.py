@@ -147,6 +147,21 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="where decisions run: a matcher thread, grains one block later (default), or "
         "inside the audio callback (no extra block; needs CPU to spare)",
     )
+    audio.add_argument(
+        "--audio",
+        choices=("python", "rtmixer"),
+        default="python",
+        help="the audio callback: Python (default), or rtmixer's C callback fed by a Python "
+        "thread, which never waits for the GIL (docs/rtaudio.md)",
+    )
+    audio.add_argument(
+        "--rt-handoff",
+        type=int,
+        default=2,
+        metavar="BLOCKS",
+        help="--audio rtmixer: blocks between the input and its grains' earliest output, the "
+        "feeder's time to decide (%(default)s; raise it if the HUD counts late grains)",
+    )
     screen = live.add_argument_group("picture")
     screen.add_argument("--fullscreen", action="store_true")
     screen.add_argument("--screen", type=int, metavar="N", help="open on monitor N (X11)")
@@ -405,6 +420,8 @@ def run_live(args: argparse.Namespace) -> int:
         loop_input=args.loop,
         silent=silent,
         matcher=args.matcher,
+        audio=args.audio,
+        rt_handoff_blocks=args.rt_handoff,
     )
     base = base_settings(args)
     player = LivePlayer(
@@ -480,7 +497,8 @@ def run_live(args: argparse.Namespace) -> int:
     c = player.counters
     print(
         f"livecat: stopped after {player.shared[STREAM_T]:.1f} s: {c[DECISIONS]} decisions, "
-        f"{c[JUMPS]} jumps, {player.xruns()} xruns, {c[LATE_GRAINS]} late grains; callback "
+        f"{c[JUMPS]} jumps, {player.xruns()} xruns, {c[LATE_GRAINS]} late grains; "
+        f"{'feeder' if player.rt is not None else 'callback'} "
         f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block",
         file=sys.stderr,
     )

@@ -20,6 +20,16 @@ that come out are the offline engine's output delayed by exactly one block (the 
 check this sample for sample). A decision that arrives after its due sample starts at the
 next block and is counted (``LATE_GRAINS``).
 
+``audio="rtmixer"`` (``--audio rtmixer``, livecat/live/rtaudio.py, docs/rtaudio.md) takes
+Python off the audio thread altogether: python-rtmixer's C callback only copies the input
+into a lock-free ring and plays an output ring; a feeder thread runs this class's own
+hand-over, matcher and renderer on each block (deciding before rendering, so without the
+hand-off block) and fills the output ring. The output is the offline engine's output delayed
+by the ring's prefill (``rt_handoff_blocks``, 2 blocks). Why: a SCHED_FIFO thread that needs
+the GIL waits for whichever Python thread holds it, however low its priority (priority
+inversion): measured 167 server xruns in 300 s under load against 2 for a pass-through
+client. The Python callback stays the default until the rtmixer path has been run on stage.
+
 ``matcher="callback"`` keeps the engine inside the callback (no hand-off delay); it is kept
 for the benchmark's comparison and for machines with CPU to spare.
 
@@ -54,6 +64,7 @@ import numpy as np
 from livecat.corpus import Corpus
 from livecat.errors import DeviceError, ParameterError
 from livecat.live.devices import resolve_device, sounddevice, supported_rates
+from livecat.live.rtaudio import RtAudio
 from livecat.media import decode_audio
 from livecat.synthesis import Engine, EngineSettings
 from livecat.synthesis.grains import GrainPlayer
@@ -82,6 +93,7 @@ DUE, STORE, SOURCE_END, GAIN, DECK = range(5)
 ACTIVE, FADING, PROGRESS = range(3)
 
 MATCHERS = ("worker", "callback")
+AUDIO_PATHS = ("python", "rtmixer")
 # Samples per numpy operation on the audio thread: below numpy's 500-element threshold for
 # releasing the GIL.
 CHUNK = 256
@@ -104,6 +116,8 @@ class LiveSettings:
     loop_input: bool = False
     silent: bool = False  # no audio device at all: an input file paced by a thread
     matcher: str = "worker"  # "worker" (one-block hand-off) or "callback"
+    audio: str = "python"  # "python" (a Python callback) or "rtmixer" (a C callback, rtaudio.py)
+    rt_handoff_blocks: int = 2  # rtmixer: blocks the feeder has to decide and submit a grain
 
 
 class GrainQueue:
@@ -210,12 +224,24 @@ class LivePlayer:
             raise ParameterError(f"--blocksize must be 16..8192, got {settings.blocksize}")
         if settings.matcher not in MATCHERS:
             raise ParameterError(f"matcher must be one of {', '.join(MATCHERS)}")
+        if settings.audio not in AUDIO_PATHS:
+            raise ParameterError(f"--audio must be one of {', '.join(AUDIO_PATHS)}")
+        if not 1 <= settings.rt_handoff_blocks <= 64:
+            raise ParameterError(f"--rt-handoff must be 1..64, got {settings.rt_handoff_blocks}")
+        if settings.audio == "rtmixer" and settings.matcher != "worker":
+            raise ParameterError(
+                "--audio rtmixer runs the engine on its feeder thread: it "
+                "needs --matcher worker (or use --audio python)"
+            )
         self.max_block = 8192
         self.worker = settings.matcher == "worker"
         self.handoff = settings.blocksize if self.worker else 0
         self.engine_settings = engine_settings.with_(dry=0.0, wet=1.0)
         self._schedule = np.zeros((self.SCHEDULE_SLOTS, 5), np.float64)
         self._cursors = np.zeros(4, np.int64)
+        # The rtmixer path (no Python on the audio thread); an input file without a device
+        # is paced by a Python thread either way.
+        rt = settings.audio == "rtmixer" and not settings.silent
         names = list(names) if names is not None else [Path(c.path).name for c in corpora]
         self.decks: list[Deck] = []
         for i, corpus in enumerate(corpora):
@@ -238,6 +264,12 @@ class LivePlayer:
                 )
                 engine.player = deck.queue  # type: ignore[assignment]
             self.decks.append(deck)
+        self.rt = RtAudio(self) if rt else None
+        if self.rt is not None:  # the feeder matches before it renders: no hand-off block
+            for deck in self.decks:
+                assert deck.queue is not None
+                deck.queue.handoff = 0
+            self.handoff = self.rt.prefill  # what the HUD adds to the device's latency
         # Audio-thread state, all preallocated.
         self._mono = np.zeros(self.max_block, np.float32)
         self._out = np.zeros(self.max_block, np.float32)
@@ -654,6 +686,14 @@ class LivePlayer:
             self._history[: n - first] = block[first:]
         self._history_filled += n
 
+    def _feed_loop(self) -> None:
+        """The rtmixer path's feeder thread (rtaudio.py): input ring → engines → grains."""
+        assert self.rt is not None
+        try:
+            self.rt.run(self._stop)
+        except Exception as exc:  # reported by the display, which then stops
+            self.matcher_error = exc
+
     def _match_loop(self) -> None:
         try:
             while not self._stop.is_set():
@@ -666,6 +706,13 @@ class LivePlayer:
     def start(self) -> None:
         """Open the stream (or the paced file thread). Raises DeviceError when it cannot."""
         self.started_at = time.perf_counter()
+        if self.rt is not None:
+            self._open_stream()
+            self._matcher = threading.Thread(
+                target=self._feed_loop, name="livecat-feeder", daemon=True
+            )
+            self._matcher.start()
+            return
         if self.worker:
             self._matcher = threading.Thread(
                 target=self._match_loop, name="livecat-matcher", daemon=True
@@ -688,7 +735,15 @@ class LivePlayer:
         in_dev = out_dev = None
         try:
             out_dev = resolve_device(s.output_device, kind="output")
-            if self.file_audio is not None:
+            if self.rt is not None:
+                if self.file_audio is None:
+                    in_dev = resolve_device(s.input_device, kind="input")
+                    if not (s.grains or s.dry):
+                        out_dev = None
+                stream = self.rt.open(
+                    in_dev=in_dev, out_dev=out_dev, channels=self._channels, kwargs=kwargs
+                )
+            elif self.file_audio is not None:
                 stream = sd.OutputStream(
                     device=out_dev, channels=None, callback=self._output_callback, **kwargs
                 )
@@ -707,7 +762,13 @@ class LivePlayer:
                     stream = sd.InputStream(
                         device=in_dev, channels=in_channels, callback=self._input_callback, **kwargs
                     )
-            stream.start()
+            if self.rt is None:
+                stream.start()
+        except ImportError as exc:
+            raise DeviceError(
+                f"--audio rtmixer needs the rtmixer package ({exc}): pip install rtmixer, "
+                "or use --audio python"
+            ) from None
         except (sd.PortAudioError, ValueError) as exc:
             self.stream_error = str(exc)
             raise DeviceError(self._open_error(exc, in_dev, out_dev)) from None
@@ -756,6 +817,7 @@ class LivePlayer:
         JACK server vanished can block for good)."""
         if self.settings.silent:
             return True
+        self._poll_stats()
         if self.stream is not None and self.stream.active:
             return True
         if self._reconnector is None or not self._reconnector.is_alive():
@@ -854,7 +916,19 @@ class LivePlayer:
 
     def xruns(self) -> int:
         """Blocks PortAudio flagged with an input overflow or an output underflow."""
+        self._poll_stats()
         return int(self.counters[XRUN_BLOCKS])
+
+    def _poll_stats(self) -> None:
+        """rtmixer path: copy the C callback's xrun counts into :attr:`counters`. It counts
+        each flag, not blocks with either, so XRUN_BLOCKS is the larger of the two (one xrun
+        usually sets both on a duplex stream)."""
+        if self.rt is None or self.rt.stream is None:
+            return
+        _, overflows, underflows = self.rt.poll_stats()
+        self.counters[INPUT_OVERFLOWS] = overflows
+        self.counters[OUTPUT_UNDERFLOWS] = underflows
+        self.counters[XRUN_BLOCKS] = max(overflows, underflows)
 
     def close(self) -> None:
         """Let the garbage collector have everything again: :meth:`__init__` froze the heap

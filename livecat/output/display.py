@@ -244,13 +244,14 @@ class Display:
         ticks = self._tick_times
         fps = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 else 0.0
         audio_ms = (p.device_latency_s() + p.handoff / p.sr_hz) * 1000
+        timed = "feeder" if p.rt is not None else "callback"
         corpus = f"[{p.active + 1}/{len(p.decks)} {deck.name}]  " if len(p.decks) > 1 else ""
         lines = [
             f"{corpus}{source} @ {shared[SOURCE_T]:.2f}s  entry {entry}",
             f"distance {shared[DISTANCE]:.2f}   level {shared[LEVEL_DB]:.0f} dBFS",
             f"latency: picture {picture_ms:.0f} ms, audio {audio_ms:.0f} ms   xruns {p.xruns()}"
             f"   late grains {int(p.counters[LATE_GRAINS])}",
-            f"callback p50 {p50 / block_s:.0%} p99 {p99 / block_s:.0%} of {block_s * 1000:.1f} ms"
+            f"{timed} p50 {p50 / block_s:.0%} p99 {p99 / block_s:.0%} of {block_s * 1000:.1f} ms"
             f"   query {shared[QUERY_S] * 1000:.2f} ms   {fps:.0f} fps",
         ]
         if self.sinks or self.sinks.failed:

@@ -1,0 +1,205 @@
+"""The ``audio="rtmixer"`` path through a real JACK server (dummy backend): the grains that
+come out are the offline engine's output delayed by a constant, xruns reach the counters, and
+the command line's errors stay one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import livehelpers
+import mediagen
+import numpy as np
+import pytest
+
+from livecat.corpus import Corpus, build_corpus
+from livecat.live import LivePlayer, LiveSettings
+from livecat.live.player import CALLBACKS, DECISIONS, ENTRY, LATE_GRAINS, OUTPUT_UNDERFLOWS
+from livecat.synthesis import Engine, EngineSettings
+
+SR = 48000
+pytestmark = pytest.mark.live
+rtmixer = pytest.importorskip("rtmixer")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    d = tmp_path_factory.mktemp("rt-corpus")
+    sound = mediagen.varied_notes(6.0, seed=4)
+    mediagen.write_video(
+        d / "a.mp4", fps=25, size=(160, 120), duration_s=6.0, audio=sound, sr_hz=SR
+    )
+    build_corpus([d / "a.mp4"], d / "corpus")
+    return Corpus.open(d / "corpus")
+
+
+@pytest.fixture(scope="module")
+def server():
+    missing = livehelpers.missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
+    name = f"livecat-rt-{os.getpid()}"
+    from livecat.live.devices import sounddevice
+
+    sd = sounddevice()
+    saved = dict(os.environ)
+    try:
+        with livehelpers.jack_server(name) as env:
+            os.environ.update(env)
+            sd._terminate()  # PortAudio lists JACK's devices when it initialises
+            sd._initialize()
+            try:
+                yield name
+            finally:
+                sd._terminate()  # before jackd goes, or PortAudio asserts at exit
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sd._initialize()
+
+
+def _player(corpus: Corpus, **settings) -> LivePlayer:
+    return LivePlayer(
+        corpus,
+        engine_settings=EngineSettings(),
+        settings=LiveSettings(audio="rtmixer", **settings),
+    )
+
+
+def _capture_input(player: LivePlayer) -> list[np.ndarray]:
+    """Record every block the feeder hands to the engines (what livecat heard)."""
+    heard: list[np.ndarray] = []
+    match = player._match_block
+
+    def spy(block: np.ndarray, start: int, arrived: float) -> None:
+        assert start == sum(b.size for b in heard)  # no gaps
+        heard.append(block.copy())
+        match(block, start, arrived)
+
+    player._match_block = spy  # type: ignore[method-assign]
+    return heard
+
+
+def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, server):
+    target = mediagen.varied_notes(3.0, seed=8)
+    # A generous hand-off: this checks the timing maths, not the machine's load (late grains
+    # under load are the benchmark's business).
+    player = _player(corpus, rt_handoff_blocks=4)
+    heard = _capture_input(player)
+    client = livehelpers.PlayRecord(server, target, record_s=6.0)
+    try:
+        player.start()
+        client.connect_to("PortAudio")
+        time.sleep(0.5)
+        client.play()
+        time.sleep(target.size / SR + 1.0)
+    finally:
+        player.stop()
+        client.close()
+    assert player.matcher_error is None, player.matcher_error
+    assert player.counters[LATE_GRAINS] == 0  # the output ring never ran dry
+    assert player.counters[DECISIONS] > 100
+    heard_all = np.concatenate(heard)
+    expected = Engine(corpus)
+    expected.reset()
+    offline = expected.process(heard_all)
+    assert player.shared[ENTRY] == expected.state.entry  # the same decisions
+    recorded = client.recorded[: client.rec_pos]
+    # The constant delay: where the offline output's first grain appears in the recording.
+    first = int(np.flatnonzero(np.abs(offline) > 1e-3)[0])
+    loud = int(np.flatnonzero(np.abs(recorded) > 1e-3)[0])
+    lag = loud - first
+    n = min(offline.size, recorded.size - lag) - 2048
+    assert n > 2 * SR
+    np.testing.assert_allclose(recorded[lag : lag + n], offline[:n], atol=1e-5)
+
+
+def test_xruns_reach_the_counters(corpus, server):
+    """A JACK client that stalls the graph once makes the server report an xrun; the C
+    callback's counts reach :attr:`LivePlayer.counters` through ``supervise``."""
+    import jack
+
+    player = _player(corpus)
+    stalls = {"left": 0}
+    slow = jack.Client("livecat-stall", servername=server, no_start_server=True)
+
+    @slow.set_process_callback
+    def process(frames: int) -> None:
+        if stalls["left"] > 0:
+            stalls["left"] -= 1
+            time.sleep(0.05)
+
+    slow.activate()
+    try:
+        player.start()
+        time.sleep(0.5)
+        assert player.supervise()
+        before = player.xruns()
+        stalls["left"] = 3
+        deadline = time.monotonic() + 5
+        while player.xruns() == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+            player.supervise()
+        assert player.xruns() > before
+        assert player.counters[OUTPUT_UNDERFLOWS] > 0
+    finally:
+        player.stop()
+        slow.deactivate()
+        slow.close()
+
+
+def test_actions_are_drained_and_stay_few(corpus, server):
+    """rtmixer keeps every action until Python drains its result: the feeder's two long-lived
+    actions are all there is, however long it runs."""
+    target = mediagen.varied_notes(4.0, seed=9)
+    player = _player(corpus, dry=0.5)
+    client = livehelpers.PlayRecord(server, target, record_s=1.0)
+    alive = []
+    try:
+        player.start()
+        client.connect_to("PortAudio")
+        client.play()
+        for _ in range(30):
+            time.sleep(0.1)
+            alive.append(len(player.rt.stream._actions))
+    finally:
+        player.stop()
+        client.close()
+    assert player.counters[CALLBACKS] > 400  # the feeder ran
+    assert max(alive) <= 2, alive
+
+
+def test_stop_takes_under_a_second(corpus, server):
+    player = _player(corpus)
+    player.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    player.stop()
+    assert time.monotonic() - started < 1.0
+    assert not any(t.name == "livecat-feeder" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--audio", "rtmixer", "--matcher", "callback"], "livecat: --audio rtmixer runs"),
+        (["--audio", "rtmixer"], "livecat: cannot open the audio stream"),
+        (["--audio", "nope"], "livecat: argument --audio: invalid choice"),
+    ],
+)
+def test_rtmixer_cli_errors_are_one_line(corpus, args, message):
+    env = {"PATH": "/usr/bin:/bin", "JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "none"}
+    result = subprocess.run(
+        [sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("livecat:")]
+    assert lines[-1].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
