@@ -17,8 +17,26 @@ SR = 48000
 PERIOD = 256
 
 
+# A subprocess environment with no sound server to find: livecat sees no audio devices.
+NO_SERVER_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "JACK_NO_START_SERVER": "1",
+    "JACK_DEFAULT_SERVER": "no-such-server",
+}
+
+
 def missing_tools() -> list[str]:
     return [t for t in ("jackd", "Xvfb", "import") if shutil.which(t) is None]
+
+
+def skip_without_tools() -> None:
+    """Skip the calling test when the audio server, the X server or the screenshot tool is
+    missing (``make test`` installs them on Debian)."""
+    import pytest
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
 
 
 @contextmanager
@@ -54,12 +72,15 @@ def jack_server(name: str, *, period: int = PERIOD, realtime: bool = False):
 
 
 @contextmanager
-def xvfb(display: int, *, size: str = "800x600"):
-    proc = subprocess.Popen(
-        ["Xvfb", f":{display}", "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def xvfb(display: int, *, size: str = "800x600", fbdir: Path | None = None):
+    """Xvfb on ``:display``; with ``fbdir`` its screen is also the file
+    ``fbdir/Xvfb_screen0`` (XWD: a header, then BGRX pixels), cursor included, which
+    screenshots leave out."""
+    command = ["Xvfb", f":{display}", "-screen", "0", f"{size}x24", "-nolisten", "tcp"]
+    if fbdir is not None:
+        fbdir.mkdir(parents=True, exist_ok=True)
+        command += ["-fbdir", str(fbdir)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{display}").exists():

@@ -462,3 +462,23 @@ def write_broken_files(directory: str | os.PathLike[str]) -> dict[str, Path]:
     shutil.copy(out["no-audio"], out["unreadable"])
     out["unreadable"].chmod(0)
     return out
+
+
+def notes_corpus(
+    directory: str | os.PathLike[str],
+    *,
+    seconds: float = 6.0,
+    seed: int = 4,
+    size: tuple[int, int] = (160, 120),
+    name: str = "a.mp4",
+    sr_hz: int = 48000,
+) -> Path:
+    """A one-video corpus of varied notes (25 fps), the live tests' usual footage; returns
+    the corpus directory (``directory/corpus``)."""
+    from livecat.corpus import build_corpus
+
+    directory = Path(directory)
+    sound = varied_notes(seconds, seed=seed, sr_hz=sr_hz)
+    write_video(directory / name, fps=25, size=size, duration_s=seconds, audio=sound, sr_hz=sr_hz)
+    build_corpus([directory / name], directory / "corpus")
+    return directory / "corpus"

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import livehelpers
@@ -19,7 +18,7 @@ import mediagen
 import numpy as np
 import pytest
 
-from livecat.corpus import Corpus, build_corpus
+from livecat.corpus import Corpus
 from livecat.media import decode_audio
 
 SR = 48000
@@ -27,44 +26,15 @@ SCREEN = (800, 600)
 pytestmark = pytest.mark.live
 
 
-def _skip_without_tools() -> None:
-    missing = livehelpers.missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
-
-
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("kiosk-corpus")
-    sound = mediagen.varied_notes(8.0, seed=30)
-    mediagen.write_video(
-        d / "take.mp4", fps=25, size=(320, 240), duration_s=8.0, audio=sound, sr_hz=SR
-    )
-    build_corpus([d / "take.mp4"], d / "corpus")
-    return d / "corpus"
+    return mediagen.notes_corpus(d, seconds=8.0, seed=30, size=(320, 240), name="take.mp4")
 
 
-@contextmanager
 def xvfb_with_framebuffer(display: int, fbdir: Path):
-    """Xvfb whose screen is also the file ``fbdir/Xvfb_screen0`` (XWD: a header, then
-    BGRX pixels), cursor included."""
-    fbdir.mkdir(parents=True, exist_ok=True)
     width, height = SCREEN
-    proc = subprocess.Popen(
-        ["Xvfb", f":{display}", "-screen", "0", f"{width}x{height}x24", "-fbdir", str(fbdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{display}").exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("Xvfb did not start")
-            time.sleep(0.1)
-        yield f":{display}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return livehelpers.xvfb(display, size=f"{width}x{height}", fbdir=fbdir)
 
 
 def _framebuffer(fbdir: Path) -> np.ndarray:
@@ -154,7 +124,7 @@ def _live(corpus_dir: Path, env: dict, *args: str) -> subprocess.Popen:
 def test_kiosk_is_fullscreen_ignores_keys_reopens_hides_the_cursor_logs_and_stops_on_sigterm(
     corpus_dir, tmp_path
 ):
-    _skip_without_tools()
+    livehelpers.skip_without_tools()
     fbdir = tmp_path / "fb"
     server = f"livecat-kiosk-{os.getpid()}"
     center = (SCREEN[0] // 2, SCREEN[1] // 2)
@@ -252,7 +222,7 @@ def test_kiosk_is_fullscreen_ignores_keys_reopens_hides_the_cursor_logs_and_stop
 def test_kiosk_waits_for_a_missing_sound_server_and_restarts_with_its_flags(corpus_dir, tmp_path):
     """At boot the sound server may come up after livecat: the window shows INPUT LOST,
     livecat probes every second, and restarts itself — still in kiosk mode — once it is up."""
-    _skip_without_tools()
+    livehelpers.skip_without_tools()
     server = f"livecat-kiosk-late-{os.getpid()}"
     log_path = tmp_path / "kiosk.log"
     with livehelpers.xvfb(100 + os.getpid() % 40) as display:

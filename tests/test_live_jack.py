@@ -23,12 +23,6 @@ SR = 48000
 pytestmark = pytest.mark.live
 
 
-def _skip_without_tools() -> None:
-    missing = livehelpers.missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
-
-
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("live-corpus")
@@ -45,7 +39,7 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def servers():
     """One JACK server and one X display for the module's tests: (server name, env)."""
-    _skip_without_tools()
+    livehelpers.skip_without_tools()
     server = f"livecat-test-{os.getpid()}"
     with (
         livehelpers.jack_server(server) as env,
@@ -274,7 +268,7 @@ def test_an_input_file_is_played_through_the_same_path_in_real_time(
 def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, audio):
     """The server goes away: the window stays up with an INPUT LOST badge, livecat checks
     every second, and once the server is back it resumes by itself."""
-    _skip_without_tools()
+    livehelpers.skip_without_tools()
     server = f"livecat-loss-{os.getpid()}"
     with livehelpers.xvfb(140 + os.getpid() % 50) as display:
         with livehelpers.jack_server(server) as env:

@@ -15,7 +15,7 @@ import mediagen
 import numpy as np
 import pytest
 
-from livecat.corpus import Corpus, build_corpus
+from livecat.corpus import Corpus
 from livecat.live import LivePlayer, LiveSettings
 from livecat.live.player import CALLBACKS, DECISIONS, ENTRY, LATE_GRAINS, OUTPUT_UNDERFLOWS
 from livecat.synthesis import Engine, EngineSettings
@@ -28,12 +28,7 @@ rtmixer = pytest.importorskip("rtmixer")
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Corpus:
     d = tmp_path_factory.mktemp("rt-corpus")
-    sound = mediagen.varied_notes(6.0, seed=4)
-    mediagen.write_video(
-        d / "a.mp4", fps=25, size=(160, 120), duration_s=6.0, audio=sound, sr_hz=SR
-    )
-    build_corpus([d / "a.mp4"], d / "corpus")
-    return Corpus.open(d / "corpus")
+    return Corpus.open(mediagen.notes_corpus(d, seed=4))
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import livehelpers
 import mediagen
 import numpy as np
 import pytest
 
-from livecat.corpus import Corpus, build_corpus
+from livecat.corpus import Corpus
 from livecat.errors import DeviceError, ParameterError
 from livecat.live import LivePlayer, LiveSettings
 from livecat.live import devices as devices_module
@@ -30,22 +31,13 @@ from livecat.output import Display, DisplaySettings
 from livecat.synthesis import Engine, EngineSettings
 
 SR = 48000
-NO_SERVER_ENV = {
-    "PATH": "/usr/bin:/bin",
-    "JACK_NO_START_SERVER": "1",
-    "JACK_DEFAULT_SERVER": "no-such-server",
-}
+NO_SERVER_ENV = livehelpers.NO_SERVER_ENV
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Corpus:
     d = tmp_path_factory.mktemp("units")
-    sound = mediagen.varied_notes(6.0, seed=4)
-    mediagen.write_video(
-        d / "a.mp4", fps=25, size=(160, 120), duration_s=6.0, audio=sound, sr_hz=SR
-    )
-    build_corpus([d / "a.mp4"], d / "corpus")
-    return Corpus.open(d / "corpus")
+    return Corpus.open(mediagen.notes_corpus(d, seed=4))
 
 
 def _status(overflow: bool = False, underflow: bool = False) -> SimpleNamespace:

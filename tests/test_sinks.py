@@ -12,12 +12,13 @@ import types
 from pathlib import Path
 
 import cv2
+import livehelpers
 import mediagen
 import numpy as np
 import pytest
 
 from livecat.cli import logfile
-from livecat.corpus import Corpus, build_corpus
+from livecat.corpus import Corpus
 from livecat.errors import OutputError
 from livecat.live import LivePlayer, LiveSettings
 from livecat.media.images import letterbox
@@ -27,22 +28,13 @@ from livecat.output.sinks import SinkGroup, open_sink, register_backend, registe
 from livecat.synthesis import EngineSettings
 
 SR = 48000
-NO_SERVER_ENV = {
-    "PATH": "/usr/bin:/bin",
-    "JACK_NO_START_SERVER": "1",
-    "JACK_DEFAULT_SERVER": "no-such-server",
-}
+NO_SERVER_ENV = livehelpers.NO_SERVER_ENV
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Corpus:
     d = tmp_path_factory.mktemp("sinks")
-    sound = mediagen.varied_notes(6.0, seed=4)
-    mediagen.write_video(
-        d / "a.mp4", fps=25, size=(160, 120), duration_s=6.0, audio=sound, sr_hz=SR
-    )
-    build_corpus([d / "a.mp4"], d / "corpus")
-    return Corpus.open(d / "corpus")
+    return Corpus.open(mediagen.notes_corpus(d, seed=4))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import mediagen
 import numpy as np
 import pytest
 
-from livecat.corpus import Corpus, build_corpus
+from livecat.corpus import Corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import soak
@@ -22,12 +22,7 @@ SR = 48000
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Corpus:
     d = tmp_path_factory.mktemp("soak")
-    sound = mediagen.varied_notes(6.0, seed=5)
-    mediagen.write_video(
-        d / "a.mp4", fps=25, size=(160, 120), duration_s=6.0, audio=sound, sr_hz=SR
-    )
-    build_corpus([d / "a.mp4"], d / "corpus")
-    return Corpus.open(d / "corpus")
+    return Corpus.open(mediagen.notes_corpus(d, seed=5))
 
 
 def test_the_input_is_varied_and_made_block_by_block():

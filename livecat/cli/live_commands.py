@@ -152,7 +152,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("python", "rtmixer"),
         default="python",
         help="the audio callback: Python (default), or rtmixer's C callback fed by a Python "
-        "thread, which never waits for the GIL (docs/rtaudio.md)",
+        "thread, which never waits for the GIL (README: '--audio rtmixer')",
     )
     audio.add_argument(
         "--rt-handoff",

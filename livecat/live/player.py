@@ -20,7 +20,7 @@ that come out are the offline engine's output delayed by exactly one block (the 
 check this sample for sample). A decision that arrives after its due sample starts at the
 next block and is counted (``LATE_GRAINS``).
 
-``audio="rtmixer"`` (``--audio rtmixer``, livecat/live/rtaudio.py, docs/rtaudio.md) takes
+``audio="rtmixer"`` (``--audio rtmixer``, livecat/live/rtaudio.py; README: "--audio rtmixer") takes
 Python off the audio thread altogether: python-rtmixer's C callback only copies the input
 into a lock-free ring and plays an output ring; a feeder thread runs this class's own
 hand-over, matcher and renderer on each block (deciding before rendering, so without the
