@@ -11,6 +11,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.fixture(scope="session")
+def notes_corpus(tmp_path_factory):
+    """The live tests' corpus: one short video of varied notes, built once per run."""
+    import mediagen
+
+    from livecat.corpus import Corpus
+
+    return Corpus.open(mediagen.notes_corpus(tmp_path_factory.mktemp("notes"), seed=4))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

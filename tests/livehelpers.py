@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -23,6 +24,25 @@ NO_SERVER_ENV = {
     "JACK_NO_START_SERVER": "1",
     "JACK_DEFAULT_SERVER": "no-such-server",
 }
+
+
+def run_livecat(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60):
+    """``python -m livecat ARGS`` in a child process, with no sound server to find."""
+    return subprocess.run(
+        [sys.executable, "-m", "livecat", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=NO_SERVER_ENV if env is None else env,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
+    """Exit status 2, the last ``livecat:`` line starts with ``message``, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("livecat:")]
+    assert lines and lines[-1].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def missing_tools() -> list[str]:

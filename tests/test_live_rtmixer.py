@@ -5,8 +5,6 @@ the command line's errors stay one line."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,9 +24,8 @@ rtmixer = pytest.importorskip("rtmixer")
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Corpus:
-    d = tmp_path_factory.mktemp("rt-corpus")
-    return Corpus.open(mediagen.notes_corpus(d, seed=4))
+def corpus(notes_corpus: Corpus) -> Corpus:
+    return notes_corpus
 
 
 @pytest.fixture(scope="module")
@@ -186,15 +183,5 @@ def test_stop_takes_under_a_second(corpus, server):
     ],
 )
 def test_rtmixer_cli_errors_are_one_line(corpus, args, message):
-    env = {"PATH": "/usr/bin:/bin", "JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "none"}
-    result = subprocess.run(
-        [sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("livecat:")]
-    assert lines[-1].startswith(message), result.stderr
-    assert "Traceback" not in result.stderr
+    result = livehelpers.run_livecat("live", str(corpus.path), "--headless", *args)
+    livehelpers.assert_one_line_error(result, message)

@@ -35,9 +35,8 @@ NO_SERVER_ENV = livehelpers.NO_SERVER_ENV
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Corpus:
-    d = tmp_path_factory.mktemp("units")
-    return Corpus.open(mediagen.notes_corpus(d, seed=4))
+def corpus(notes_corpus: Corpus) -> Corpus:
+    return notes_corpus
 
 
 def _status(overflow: bool = False, underflow: bool = False) -> SimpleNamespace:
@@ -397,17 +396,8 @@ def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path
     ],
 )
 def test_cli_errors_are_one_line(corpus, args, message):
-    result = subprocess.run(
-        [sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=NO_SERVER_ENV,
-    )
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("livecat:")]
-    assert lines[-1].startswith(message), result.stderr
-    assert "Traceback" not in result.stderr
+    result = livehelpers.run_livecat("live", str(corpus.path), "--headless", *args)
+    livehelpers.assert_one_line_error(result, message)
 
 
 def test_make_demo_script_without_display_or_devices_says_so_and_stops_by_itself(corpus, tmp_path):

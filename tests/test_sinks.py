@@ -32,9 +32,8 @@ NO_SERVER_ENV = livehelpers.NO_SERVER_ENV
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Corpus:
-    d = tmp_path_factory.mktemp("sinks")
-    return Corpus.open(mediagen.notes_corpus(d, seed=4))
+def corpus(notes_corpus: Corpus) -> Corpus:
+    return notes_corpus
 
 
 @pytest.fixture(scope="module")
