@@ -23,6 +23,7 @@ from livecat.media import decode_audio
 
 SR = 48000
 SCREEN = (800, 600)
+SCREEN_SIZE = f"{SCREEN[0]}x{SCREEN[1]}"  # as Xvfb takes it
 pytestmark = pytest.mark.live
 
 
@@ -30,11 +31,6 @@ pytestmark = pytest.mark.live
 def corpus_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("kiosk-corpus")
     return mediagen.notes_corpus(d, seconds=8.0, seed=30, size=(320, 240), name="take.mp4")
-
-
-def xvfb_with_framebuffer(display: int, fbdir: Path):
-    width, height = SCREEN
-    return livehelpers.xvfb(display, size=f"{width}x{height}", fbdir=fbdir)
 
 
 def _framebuffer(fbdir: Path) -> np.ndarray:
@@ -130,7 +126,9 @@ def test_kiosk_is_fullscreen_ignores_keys_reopens_hides_the_cursor_logs_and_stop
     center = (SCREEN[0] // 2, SCREEN[1] // 2)
     with (
         livehelpers.jack_server(server) as env,
-        xvfb_with_framebuffer(60 + os.getpid() % 50, fbdir) as display,
+        livehelpers.xvfb(
+            60 + os.getpid() % 50, size=f"{SCREEN[0]}x{SCREEN[1]}", fbdir=fbdir
+        ) as display,
     ):
         env = dict(env, DISPLAY=display, XDG_STATE_HOME=str(tmp_path / "state"))
         xlib = _Xlib(display)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -28,7 +27,6 @@ from livecat.output.sinks import SinkGroup, open_sink, register_backend, registe
 from livecat.synthesis import EngineSettings
 
 SR = 48000
-NO_SERVER_ENV = livehelpers.NO_SERVER_ENV
 
 
 @pytest.fixture(scope="module")
@@ -286,22 +284,8 @@ def test_virtual_camera_cli_error_is_one_line_and_nothing_runs(corpus, input_wav
     pytest.importorskip("pyvirtualcam")
     if sys.platform != "linux":
         pytest.skip("the message checked here is v4l2loopback's (Linux)")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "livecat",
-            "live",
-            str(corpus.path),
-            "--input-file",
-            str(input_wav),
-            "--headless",
-            "--virtual-camera",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=NO_SERVER_ENV,
+    result = livehelpers.run_livecat(
+        "live", str(corpus.path), "--input-file", str(input_wav), "--headless", "--virtual-camera"
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -367,21 +351,12 @@ def test_kiosk_logs_to_the_xdg_state_directory_by_default(monkeypatch, tmp_path)
 def test_an_unwritable_log_file_is_a_one_line_error(corpus, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "livecat",
-            "live",
-            str(corpus.path),
-            "--headless",
-            "--log-file",
-            str(blocker / "livecat.log"),  # under a file: cannot exist
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=NO_SERVER_ENV,
+    result = livehelpers.run_livecat(
+        "live",
+        str(corpus.path),
+        "--headless",
+        "--log-file",
+        str(blocker / "livecat.log"),  # under a file: cannot exist
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"livecat: --log-file {blocker / 'livecat.log'}: cannot write")
