@@ -162,7 +162,7 @@ def test_descriptor_query_finds_the_entry_itself(corpus_dir):
 def test_manifest_records_sources_and_parameters(corpus_dir, media):
     manifest = json.loads((corpus_dir / "manifest.json").read_text())
     assert manifest["format"] == "livecat-corpus" and manifest["version"] == 1
-    assert manifest["descriptor"]["kind"] == "mfcc-chroma"
+    assert manifest["descriptor"]["kind"] == "mfcc-pitch"
     a = manifest["sources"][0]
     assert a["size"] == media["a"][0].stat().st_size
     assert len(a["sha256"]) == 64 and a["fps"] == pytest.approx(25.0, abs=0.01)

@@ -30,10 +30,10 @@ def signal(rng: np.random.Generator) -> np.ndarray:
     return x.astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["mfcc-chroma", "seed"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
 @pytest.mark.parametrize("block", [1, 7, 256, 1000, 4096, 5003])
 def test_streamed_blocks_give_the_same_numbers_as_the_whole_file(signal, kind, block):
-    params = DescriptorParams() if kind == "mfcc-chroma" else DescriptorParams.seed()
+    params = DescriptorParams.seed() if kind == "seed" else DescriptorParams(kind=kind)
     factor = SR // params.sr_hz
     analysis = Decimator(factor).process(signal)
     hop = 960  # samples at the input rate
@@ -65,8 +65,9 @@ def test_decimator_in_blocks_equals_decimator_whole(signal):
     assert whole.size == signal.size // 3 + (signal.size % 3 > 0)
 
 
-def test_shape_ignores_level_and_level_is_reported_in_db():
-    params = DescriptorParams()
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma"])
+def test_shape_ignores_level_and_level_is_reported_in_db(kind):
+    params = DescriptorParams(kind=kind)
     x = _tone(440, 0.2) + 0.3 * _tone(1320, 0.2)
     loud, loud_db = describe_at(x, [x.size], params)
     soft, soft_db = describe_at(0.01 * x, [x.size], params)
@@ -74,8 +75,58 @@ def test_shape_ignores_level_and_level_is_reported_in_db():
     assert loud_db[0] - soft_db[0] == pytest.approx(40.0, abs=0.01)
 
 
-def test_chroma_names_the_pitch_class_of_a_tone():
+def _harmonic_note(midi: float, seconds: float) -> np.ndarray:
+    """A note with six decaying harmonics, as an instrument would play it."""
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    return sum(_tone(f0 * h, seconds, level=0.3 / h) for h in range(1, 7))
+
+
+@pytest.mark.parametrize("midi", [40, 45, 57, 60, 67, 71, 81])
+def test_pitch_profile_peaks_at_the_played_note_even_below_the_fft_resolution(midi):
+    """The default window's bins are 23 Hz apart: 3.5 semitones at E2. Interpolated peaks
+    still put a note's fundamental on its own semitone."""
     params = DescriptorParams()
+    low, _ = params.pitch_midi_range
+    x = _harmonic_note(midi, 0.2)
+    d, _ = describe_at(x, [x.size], params)
+    profile = d[0, params.n_mfcc :]
+    assert profile.size == params.pitch_dim == 61
+    assert int(np.argmax(profile[: midi - low + 1])) == midi - low  # fundamental, not below
+    assert profile[midi - low + 12] > 0.5 * profile.max()  # the octave harmonic is there too
+    assert profile[midi - low + 1] < 0.2 * profile[midi - low]  # a semitone up is not
+
+
+def test_pitch_profile_tells_a_chord_voicing_from_another_with_the_same_pitch_classes():
+    params = DescriptorParams()
+    close = sum(_harmonic_note(m, 0.2) for m in (60, 64, 67))  # C4 E4 G4
+    open_ = sum(_harmonic_note(m, 0.2) for m in (48, 52, 55))  # C3 E3 G3
+    a, _ = describe_at(close, [close.size], params)
+    b, _ = describe_at(open_, [open_.size], params)
+    n = params.n_mfcc
+    chroma = DescriptorParams(kind="mfcc-chroma")
+    ca, _ = describe_at(close, [close.size], chroma)
+    cb, _ = describe_at(open_, [open_.size], chroma)
+    assert np.dot(a[0, n:], b[0, n:]) < 0.8  # the profiles differ...
+    assert np.dot(ca[0, n:], cb[0, n:]) > 0.9  # ...where the chroma vectors barely do
+
+
+def test_the_low_delay_window_names_a_new_note_sooner_than_hann():
+    """A4 then C5: 18 ms after the change, the low-delay profile already leans to C5, while a
+    Hann window of the same length (``window_fall = n_fft / 2``) still hears mostly A4."""
+    params = DescriptorParams()
+    hann_like = DescriptorParams(window_fall=params.n_fft // 2)
+    x = np.concatenate([_harmonic_note(69, 0.2), _harmonic_note(72, 0.2)])
+    end = int((0.2 + 0.018) * SR)
+    low, _ = params.pitch_midi_range
+    n = params.n_mfcc
+    for p, leans_new in ((params, True), (hann_like, False)):
+        d, _ = describe_at(x, [end], p)
+        new, old = d[0, n + 72 - low], d[0, n + 69 - low]
+        assert bool(new > old) is leans_new, (p.window_fall, new, old)
+
+
+def test_chroma_names_the_pitch_class_of_a_tone():
+    params = DescriptorParams(kind="mfcc-chroma")
     for freq, pitch_class in [(440.0, 9), (261.63, 0), (392.0, 7), (987.77, 11)]:
         d, _ = describe_at(_tone(freq, 0.2), [int(0.2 * SR)], params)
         chroma = d[0, params.n_mfcc :]
@@ -92,8 +143,9 @@ def test_seed_descriptor_is_the_raw_16khz_power_spectrum():
     assert d_soft[0].max() == pytest.approx(d[0].max() * 0.01, rel=1e-3)  # follows the level
 
 
-def test_silence_before_the_start_counts_as_zeros():
-    params = DescriptorParams()
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma"])
+def test_silence_before_the_start_counts_as_zeros(kind):
+    params = DescriptorParams(kind=kind)
     x = _tone(440, 0.5)
     early, _ = describe_at(x, [100], params)
     padded, _ = describe_at(
@@ -109,5 +161,9 @@ def test_bad_parameters_are_named():
         DescriptorParams(n_mfcc=40, n_mels=40)
     with pytest.raises(ValueError, match="not a whole multiple"):
         DescriptorStream(DescriptorParams(sr_hz=16000, fmax_hz=8000), input_sr_hz=44100)
+    with pytest.raises(ParameterError, match=r"window_fall must be 16\.\.n_fft/2"):
+        DescriptorParams(window_fall=2000)
+    with pytest.raises(ParameterError, match=r"pitch range 10\.0-2000\.0 Hz"):
+        DescriptorParams(pitch_fmin_hz=10.0)
     with pytest.raises(ParameterError, match="unknown descriptor parameters: colour"):
         DescriptorParams.from_dict({"colour": 1})

@@ -213,7 +213,7 @@ def test_a_parameter_set_by_osc_is_fed_back_and_written_to_the_dump_file(
     dump = tmp_path / "set.toml"
     live = Live(corpus_dir, input_file, jack_env, feedback, "--dump-config", str(dump))
     try:
-        feedback.wait_for("/livecat/status/param/continuity", lambda v: v == pytest.approx(0.3))
+        feedback.wait_for("/livecat/status/param/continuity", lambda v: v == pytest.approx(0.2))
         live.client.send_message("/livecat/param/continuity", 0.9)
         live.client.send_message("/livecat/param/volume/norm", 0.5)
         live.client.send_message("/livecat/param/level", "match")

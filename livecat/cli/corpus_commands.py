@@ -17,7 +17,7 @@ from livecat.corpus import (
 )
 from livecat.corpus.build import DEFAULT_GRAIN_SR_HZ, DEFAULT_IMAGE_MAX_SIDE, DEFAULT_JPEG_QUALITY
 from livecat.errors import CorpusError
-from livecat.features import DescriptorParams
+from livecat.features import DESCRIPTOR_KINDS, DescriptorParams
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -40,9 +40,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     build.add_argument(
         "--descriptor",
-        choices=("mfcc-chroma", "seed"),
-        default="mfcc-chroma",
-        help="mfcc-chroma (default): timbre + pitch class, level-independent; "
+        choices=DESCRIPTOR_KINDS,
+        default=DescriptorParams().kind,
+        help="mfcc-pitch (default): timbre + a semitone pitch profile, level-independent; "
+        "mfcc-chroma: timbre + 12 pitch classes (the earlier default); "
         "seed: the original raw 16 kHz power spectrum, kept as a baseline",
     )
     build.add_argument(
@@ -50,14 +51,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=DescriptorParams().n_fft,
         metavar="SAMPLES",
-        help="analysis window at 48 kHz (default %(default)s = 64 ms; longer resolves pitch "
+        help="analysis window at 48 kHz (default %(default)s = 43 ms; longer resolves pitch "
         "better and reacts later)",
     )
     build.add_argument(
         "--pitch-weight",
         type=float,
         default=Weighting().pitch,
-        help="weight of pitch (chroma) against timbre in matching (default %(default)s)",
+        help="weight of pitch (the pitch profile or chroma) against timbre in matching "
+        "(default %(default)s)",
     )
     build.add_argument(
         "--timbre-weight",
@@ -151,7 +153,10 @@ def run_build(args: argparse.Namespace) -> int:
     if args.descriptor == "seed":
         params = DescriptorParams.seed()
     else:
-        params = DescriptorParams(n_fft=args.window)
+        # The low-delay window keeps its shape at any length: the last quarter falls.
+        params = DescriptorParams(
+            kind=args.descriptor, n_fft=args.window, window_fall=max(16, args.window // 4)
+        )
     settings = BuildSettings(
         params=params,
         grain_sr_hz=DEFAULT_GRAIN_SR_HZ,
@@ -214,12 +219,18 @@ def run_info(args: argparse.Namespace) -> int:
     if p.kind == "seed":
         print(f"descriptor  seed: raw power spectrum, {p.sr_hz} Hz, {p.n_fft}-point FFT, Hann")
     else:
+        if p.kind == "mfcc-pitch":
+            low, high = p.pitch_midi_range
+            pitch = f"{p.pitch_dim}-semitone pitch profile (MIDI {low}-{high})"
+            window = f"low-delay window (last {p.window_fall} falling)"
+        else:
+            pitch = f"12 chroma ({p.chroma_fmin_hz:g}-{p.chroma_fmax_hz:g} Hz)"
+            window = "Hann window"
         print(
             f"descriptor  {p.kind}: {p.n_mfcc} cepstral coefficients ({p.n_mels} mel bands, "
-            f"{p.fmin_hz:g}-{p.fmax_hz:g} Hz) + 12 chroma ({p.chroma_fmin_hz:g}-"
-            f"{p.chroma_fmax_hz:g} Hz); window {p.n_fft} samples at {p.sr_hz} Hz "
-            f"({p.window_s * 1000:.0f} ms); weights timbre {corpus.weighting.timbre:g}, "
-            f"pitch {corpus.weighting.pitch:g}"
+            f"{p.fmin_hz:g}-{p.fmax_hz:g} Hz) + {pitch}; {window} of {p.n_fft} samples at "
+            f"{p.sr_hz} Hz ({p.window_s * 1000:.0f} ms); weights timbre "
+            f"{corpus.weighting.timbre:g}, pitch {corpus.weighting.pitch:g}"
         )
     ix = corpus.index_settings
     print(f"grains   mono, {corpus.grain_sr_hz} Hz, 16-bit")

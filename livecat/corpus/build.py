@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -273,14 +274,24 @@ class _Writer:
 def standardisation(
     descriptors: np.ndarray, settings: BuildSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean, and scale = weight / standard deviation (float32)."""
-    dim = settings.params.dim
-    weights = dimension_weights(settings.params, settings.weighting)
-    if settings.params.kind == "seed" or descriptors.shape[0] < 2:
-        return np.zeros(dim, np.float32), weights
+    """Per-dimension mean, and scale = weight / standard deviation (float32).
+
+    The semitone profile of ``mfcc-pitch`` is scaled as one group, by the root-mean-square
+    of its bins' deviations, so its shape (which notes, how strong) stays as it is: scaling
+    each bin alone would make a note the corpus rarely plays outweigh the ones it plays
+    often. The group is brought to the spread of 12 standardised dimensions, so the pitch
+    weight means the same as with a 12-bin chroma.
+    """
+    params = settings.params
+    weights = dimension_weights(params, settings.weighting)
+    if params.kind == "seed" or descriptors.shape[0] < 2:
+        return np.zeros(params.dim, np.float32), weights
     data = descriptors.astype(np.float64)
     mean = data.mean(axis=0)
     std = data.std(axis=0)
+    if params.kind == "mfcc-pitch":
+        group = std[params.n_mfcc :]
+        std[params.n_mfcc :] = math.sqrt(float(np.mean(group**2)) * group.size / 12.0)
     floor = max(float(np.median(std)) * 1e-3, 1e-6)  # a constant dimension must not explode
     return mean.astype(np.float32), (weights / np.maximum(std, floor)).astype(np.float32)
 

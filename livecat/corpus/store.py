@@ -104,7 +104,7 @@ class Weighting:
     (cepstral) and pitch (chroma) groups are scaled by their weights.
     """
 
-    timbre: float = 0.5
+    timbre: float = 0.25
     pitch: float = 3.0
 
 

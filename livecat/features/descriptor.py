@@ -6,13 +6,21 @@ engine computes it for the window ending at the newest input sample. Both go thr
 :func:`describe_windows`, so a file analysed whole and the same samples streamed block by block
 give identical numbers (see ``tests/test_features.py``).
 
-Two kinds exist:
+Three kinds exist:
 
-``"mfcc-chroma"`` (default)
+``"mfcc-pitch"`` (default)
     Mel-cepstral coefficients 1..``n_mfcc`` (spectral shape; coefficient 0, the overall level,
-    is dropped) followed by a 12-bin chroma vector (pitch class, L2-normalised). Neither part
-    changes when the input gets louder or softer; the window's level is returned separately
-    (``level_db``) so matching can use it, ignore it, or compensate for it.
+    is dropped) followed by a pitch profile: one bin per semitone from ``pitch_fmin_hz`` to
+    ``pitch_fmax_hz`` (61 bins by default, B1 to B6), L2-normalised. The profile is built from the
+    spectrum's peaks, each placed at its exact frequency (parabolic interpolation of the log
+    magnitude) and shared between its two nearest semitones, so a partial lands on its note
+    even where FFT bins are wider than a semitone; keeping octaves apart tells a chord's
+    voicing from another with the same pitch classes. None of it changes when the input gets
+    louder or softer; the window's level is returned separately (``level_db``) so matching can
+    use it, ignore it, or compensate for it.
+``"mfcc-chroma"``
+    The same cepstrum followed by a 12-bin chroma vector (FFT bins folded onto pitch classes).
+    The default of corpora built before the pitch profile; still built and read.
 ``"seed"``
     The method livecat grew from: the raw power spectrum of a Hann-windowed 512-point FFT at
     16 kHz. Kept only as a baseline to measure against; its numbers follow the input level.
@@ -30,7 +38,9 @@ import scipy.signal
 
 from livecat.errors import ParameterError
 
-DESCRIPTOR_KINDS = ("mfcc-chroma", "seed")
+DESCRIPTOR_KINDS = ("mfcc-pitch", "mfcc-chroma", "seed")
+
+_PEAK_FLOOR = 1e-3
 
 #: Level reported for digital silence, in dB relative to full scale.
 SILENCE_DB = -120.0
@@ -42,12 +52,12 @@ class DescriptorParams:
 
     Attributes
     ----------
-    kind : {"mfcc-chroma", "seed"}
+    kind : {"mfcc-pitch", "mfcc-chroma", "seed"}
     sr_hz : int
         Analysis sample rate. Must divide the corpus grain rate (48 kHz by default), so the
         live input reaches it by an integer decimation that is identical offline and live.
     n_fft : int
-        Window length in samples at ``sr_hz`` (3072 at 48 kHz = 64 ms).
+        Window length in samples at ``sr_hz`` (2048 at 48 kHz = 43 ms).
     n_mels : int
         Mel bands between ``fmin_hz`` and ``fmax_hz``.
     n_mfcc : int
@@ -59,12 +69,22 @@ class DescriptorParams:
     chroma_log_gain : float
         Chroma is taken from ``log(1 + gain * |X| / max|X|)``: the compression evens out
         how loud each harmonic is, so the same notes on another instrument give nearly the
-        same chroma. 0 uses plain magnitudes.
+        same chroma. 0 uses plain magnitudes. The pitch profile weighs its peaks the same way.
+    pitch_fmin_hz, pitch_fmax_hz : float
+        Range of the pitch profile (``mfcc-pitch``): spectral peaks outside it are ignored and
+        it has one bin per semitone in between.
+    window_fall : int
+        ``mfcc-pitch`` analyses through a low-delay window: a sin² rise over
+        ``n_fft - window_fall`` samples and a cos² fall over the last ``window_fall``, so the
+        newest sound weighs most. The window's centre of mass sits 17 ms before its end
+        (2048/512 at 48 kHz) where a Hann window of the same frequency resolution puts it
+        32 ms back; the picture changes that much sooner after a note does. ``n_fft // 2``
+        is a Hann window. The other kinds always use Hann.
     """
 
-    kind: str = "mfcc-chroma"
+    kind: str = "mfcc-pitch"
     sr_hz: int = 48000
-    n_fft: int = 3072
+    n_fft: int = 2048
     n_mels: int = 40
     n_mfcc: int = 12
     fmin_hz: float = 40.0
@@ -72,6 +92,9 @@ class DescriptorParams:
     chroma_fmin_hz: float = 100.0
     chroma_fmax_hz: float = 4000.0
     chroma_log_gain: float = 100.0
+    pitch_fmin_hz: float = 60.0
+    pitch_fmax_hz: float = 2000.0
+    window_fall: int = 512
 
     def __post_init__(self) -> None:
         if self.kind not in DESCRIPTOR_KINDS:
@@ -81,7 +104,7 @@ class DescriptorParams:
             )
         if self.sr_hz <= 0 or self.n_fft < 64:
             raise ParameterError(f"need sr_hz > 0 and n_fft >= 64, got {self.sr_hz}, {self.n_fft}")
-        if self.kind == "mfcc-chroma":
+        if self.kind in ("mfcc-pitch", "mfcc-chroma"):
             if not 0 < self.fmin_hz < self.fmax_hz <= self.sr_hz / 2:
                 raise ParameterError(
                     f"mel band {self.fmin_hz}-{self.fmax_hz} Hz must lie within "
@@ -89,6 +112,17 @@ class DescriptorParams:
                 )
             if not 1 <= self.n_mfcc < self.n_mels:
                 raise ParameterError(f"need 1 <= n_mfcc < n_mels, got {self.n_mfcc}, {self.n_mels}")
+        if self.kind == "mfcc-pitch" and not 16 <= self.window_fall <= self.n_fft // 2:
+            raise ParameterError(
+                f"window_fall must be 16..n_fft/2 ({self.n_fft // 2}), got {self.window_fall}"
+            )
+        if self.kind == "mfcc-pitch" and not (
+            self.sr_hz / self.n_fft < self.pitch_fmin_hz < self.pitch_fmax_hz < self.sr_hz / 2
+        ):
+            raise ParameterError(
+                f"pitch range {self.pitch_fmin_hz}-{self.pitch_fmax_hz} Hz must lie between "
+                f"the first FFT bin ({self.sr_hz / self.n_fft:g} Hz) and {self.sr_hz / 2} Hz"
+            )
 
     @classmethod
     def seed(cls) -> DescriptorParams:
@@ -96,9 +130,22 @@ class DescriptorParams:
         return cls(kind="seed", sr_hz=16000, n_fft=512)
 
     @property
+    def pitch_midi_range(self) -> tuple[int, int]:
+        """First and last semitone (MIDI note numbers) of the pitch profile."""
+        return round(_hz_to_midi(self.pitch_fmin_hz)), round(_hz_to_midi(self.pitch_fmax_hz))
+
+    @property
+    def pitch_dim(self) -> int:
+        """Length of the pitch part: 12 chroma bins, or one bin per semitone of the profile."""
+        if self.kind == "mfcc-pitch":
+            low, high = self.pitch_midi_range
+            return high - low + 1
+        return 12
+
+    @property
     def dim(self) -> int:
         """Length of one descriptor vector."""
-        return self.n_fft // 2 + 1 if self.kind == "seed" else self.n_mfcc + 12
+        return self.n_fft // 2 + 1 if self.kind == "seed" else self.n_mfcc + self.pitch_dim
 
     @property
     def window_s(self) -> float:
@@ -115,6 +162,20 @@ class DescriptorParams:
         if unknown:
             raise ParameterError(f"unknown descriptor parameters: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+def _hz_to_midi(f_hz: float) -> float:
+    return 69.0 + 12.0 * math.log2(f_hz / 440.0)
+
+
+def low_delay_window(*, n_fft: int, fall: int) -> np.ndarray:
+    """An asymmetric analysis window: sin² rise over ``n_fft - fall`` samples, cos² fall over
+    the last ``fall``. Weighing the newest samples most puts the window's centre of mass
+    close to its end, so a descriptor of the window ending now describes what sounds now."""
+    rise = n_fft - fall
+    rising = np.sin(0.5 * np.pi * (np.arange(rise) + 0.5) / rise) ** 2
+    falling = np.cos(0.5 * np.pi * (np.arange(fall) + 0.5) / fall) ** 2
+    return np.concatenate([rising, falling])
 
 
 def mel_filterbank(
@@ -158,8 +219,11 @@ class _Analyser:
 
     def __init__(self, params: DescriptorParams) -> None:
         self.params = params
-        self.window = scipy.signal.get_window("hann", params.n_fft, fftbins=True)
-        if params.kind == "mfcc-chroma":
+        if params.kind == "mfcc-pitch":
+            self.window = low_delay_window(n_fft=params.n_fft, fall=params.window_fall)
+        else:
+            self.window = scipy.signal.get_window("hann", params.n_fft, fftbins=True)
+        if params.kind in ("mfcc-pitch", "mfcc-chroma"):
             self.mel = mel_filterbank(
                 sr_hz=params.sr_hz,
                 n_fft=params.n_fft,
@@ -177,6 +241,14 @@ class _Analyser:
             self.chroma_t = np.ascontiguousarray(self.chroma.T)
             dct = scipy.fft.dct(np.eye(params.n_mels), type=2, norm="ortho", axis=0)
             self.dct = np.ascontiguousarray(dct[1 : params.n_mfcc + 1].T)  # (n_mels, n_mfcc)
+        if params.kind == "mfcc-pitch":
+            # Bins that may hold a peak inside the pitch range (each needs both neighbours).
+            bin_hz = params.sr_hz / params.n_fft
+            first = max(1, math.ceil(params.pitch_fmin_hz / bin_hz))
+            last = min(params.n_fft // 2 - 1, math.floor(params.pitch_fmax_hz / bin_hz))
+            self.peak_bins = slice(first, last + 1)
+            self.peak_bin_numbers = np.arange(first, last + 1, dtype=np.float64)
+            self.midi_low = params.pitch_midi_range[0]
 
 
 _ANALYSERS: dict[DescriptorParams, _Analyser] = {}
@@ -187,6 +259,50 @@ def _analyser(params: DescriptorParams) -> _Analyser:
     if analyser is None:
         analyser = _ANALYSERS[params] = _Analyser(params)
     return analyser
+
+
+def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None:
+    """Write the L2-normalised semitone profile of each row of ``magnitude`` into ``out``.
+
+    Shared by :func:`describe_windows` and :class:`DescriptorStream`, so offline and live
+    profiles are the same arithmetic. Peaks quieter than 60 dB below the window's strongest
+    are ignored; each peak weighs ``log(1 + chroma_log_gain * |X| / max|X|)``.
+    """
+    params = a.params
+    rows, bins = magnitude.shape[0], out.shape[1]
+    band = a.peak_bins
+    centre = magnitude[:, band]
+    below = magnitude[:, band.start - 1 : band.stop - 1]
+    above = magnitude[:, band.start + 1 : band.stop + 1]
+    strongest = magnitude.max(axis=1, keepdims=True) + 1e-30
+    is_peak = (centre > below) & (centre >= above) & (centre > _PEAK_FLOOR * strongest)
+    # Parabolic interpolation of the log magnitude: the partial's frequency within its bin
+    # (a Hann window's main lobe is close to a parabola in dB), at most half a bin either way.
+    floor = 1e-9 * strongest
+    log_below, log_centre, log_above = (np.log(x + floor) for x in (below, centre, above))
+    curvature = log_below - 2.0 * log_centre + log_above  # negative at a peak
+    offset = np.divide(
+        0.5 * (log_below - log_above), curvature, out=np.zeros_like(curvature), where=is_peak
+    )
+    bin_hz = params.sr_hz / params.n_fft
+    semitone = 12.0 * np.log2((a.peak_bin_numbers + offset) * (bin_hz / 440.0)) + (
+        69.0 - a.midi_low
+    )
+    if params.chroma_log_gain > 0:
+        weight = np.log1p(centre * (params.chroma_log_gain / strongest))
+    else:
+        weight = centre / strongest
+    weight *= is_peak
+    lower = np.floor(semitone)
+    upper_share = np.sin((0.5 * np.pi) * (semitone - lower)) ** 2  # cos² / sin² crossfade
+    # Accumulate with a guard bin at each end, which takes whatever falls outside the range.
+    slot = np.clip(lower.astype(np.intp) + 1, 0, bins) + (bins + 2) * np.arange(rows)[:, None]
+    size = rows * (bins + 2)
+    profile = np.bincount(slot.ravel(), (weight * (1.0 - upper_share)).ravel(), size)
+    profile += np.bincount(slot.ravel() + 1, (weight * upper_share).ravel(), size)
+    profile = profile.reshape(rows, bins + 2)[:, 1:-1]
+    norm = np.sqrt(np.einsum("ij,ij->i", profile, profile))[:, None]
+    out[:] = np.where(norm > 1e-9, profile / np.maximum(norm, 1e-9), 1.0 / math.sqrt(bins))
 
 
 def describe_windows(
@@ -225,6 +341,9 @@ def describe_windows(
     floor = 1e-8 * mel.max(axis=1, keepdims=True) + 1e-30
     out[:, :n_mfcc] = np.log10(mel + floor) @ a.dct
     magnitude = np.sqrt(power)
+    if params.kind == "mfcc-pitch":
+        _pitch_profile(magnitude, a, out[:, n_mfcc:])
+        return out, level_db.astype(np.float32)
     if params.chroma_log_gain > 0:
         peak = magnitude.max(axis=1, keepdims=True) + 1e-30
         magnitude = np.log1p(params.chroma_log_gain / peak * magnitude)
@@ -320,7 +439,7 @@ class DescriptorStream:
             "power": np.zeros(bins),
             "scratch": np.zeros(bins),
             "mel": np.zeros(params.n_mels),
-            "chroma": np.zeros(12),
+            "chroma": np.zeros(params.pitch_dim),
             "cepstrum": np.zeros(params.n_mfcc),
             "out": np.zeros(params.dim, np.float32),
         }
@@ -376,6 +495,10 @@ class DescriptorStream:
         np.log10(mel, out=mel)
         out[:n_mfcc] = np.dot(mel, a.dct, out=b["cepstrum"])
         magnitude = np.sqrt(power, out=b["scratch"])
+        if self.params.kind == "mfcc-pitch":
+            # A few small temporaries (~250 values each); no buffer grows with the input.
+            _pitch_profile(magnitude[None, :], a, out[None, n_mfcc:])
+            return out, max(level, SILENCE_DB)
         if self.params.chroma_log_gain > 0:
             magnitude *= self.params.chroma_log_gain / (float(magnitude.max()) + 1e-30)
             np.log1p(magnitude, out=magnitude)
