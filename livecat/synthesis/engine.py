@@ -34,10 +34,13 @@ _PHASE_REACH_S = 0.005
 _PHASE_MIN_CORR = 0.5
 
 
-def _contour_db(energies: np.ndarray) -> np.ndarray:
-    """Loudness contour(s) along the last axis: dB, floored 40 dB under each contour's peak,
-    mean removed (so only the shape counts, not the level)."""
-    db = 10.0 * np.log10(energies + 1e-12)
+def _power_db(power: np.ndarray) -> np.ndarray:
+    return 10.0 * np.log10(power + 1e-12)
+
+
+def _contour(db: np.ndarray) -> np.ndarray:
+    """Loudness contour(s) along the last axis, from levels in dB: floored 40 dB under each
+    contour's peak and mean removed, so only the shape counts, not the level."""
     db = np.maximum(db, db.max(axis=-1, keepdims=True) - 40.0)
     return db - db.mean(axis=-1, keepdims=True)
 
@@ -492,15 +495,22 @@ class Engine:
         if last <= first:
             return start
         blocks = self.stream.latest_window()[-n:].reshape(-1, _ALIGN_BLOCK)
-        contour_in = _contour_db(np.einsum("ij,ij->i", blocks, blocks) / _ALIGN_BLOCK)
-        segment = self.grains[first - n : last].astype(np.float64) * (1.0 / 32768.0)
-        running = np.concatenate(([0.0], np.cumsum(segment * segment)))
-        ends = np.arange(n, n + last - first + 1, _ALIGN_STEP)  # candidate starts, in segment
-        edges = ends[:, None] - _ALIGN_BLOCK * np.arange(self._align_blocks, -1, -1)[None, :]
-        contour_src = _contour_db(np.diff(running[edges], axis=1) / _ALIGN_BLOCK)
-        cost = np.mean((contour_src - contour_in) ** 2, axis=1)
+        contour_in = _contour(_power_db(np.einsum("ij,ij->i", blocks, blocks) / _ALIGN_BLOCK))
+        # Energies of _ALIGN_STEP sub-blocks, then of _ALIGN_BLOCK blocks starting at every
+        # sub-block (a running sum): each candidate's contour is a strided pick of those.
+        per_block = _ALIGN_BLOCK // _ALIGN_STEP
+        subs = (last - first + n) // _ALIGN_STEP
+        segment = self.grains[first - n : first - n + subs * _ALIGN_STEP].astype(np.float32)
+        segment *= 1.0 / 32768.0
+        sub_blocks = segment.reshape(subs, _ALIGN_STEP)
+        sub_energy = np.einsum("ij,ij->i", sub_blocks, sub_blocks)
+        running = np.concatenate(([0.0], np.cumsum(sub_energy, dtype=np.float64)))
+        block_db = _power_db((running[per_block:] - running[:-per_block]) / _ALIGN_BLOCK)
+        candidates = subs - self._align_blocks * per_block + 1  # starts first, first + STEP, ..
+        picks = np.arange(candidates)[:, None] + per_block * np.arange(self._align_blocks)
+        cost = np.mean((_contour(block_db[picks]) - contour_in) ** 2, axis=1)
         # A flat contour says nothing about timing: stay nearest the entry unless it does.
-        offsets = first - start + ends - n
+        offsets = first - start + _ALIGN_STEP * np.arange(candidates)
         cost += 1e-3 * np.abs(offsets) / _ALIGN_STEP
         return start + int(offsets[int(np.argmin(cost))])
 
