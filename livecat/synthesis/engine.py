@@ -28,6 +28,7 @@ GATE_MODES = ("hold", "fade", "idle")
 # Jump alignment (see Engine._aligned_start): contour block and offset resolution, samples.
 _ALIGN_BLOCK = 128
 _ALIGN_STEP = 16
+_ALIGN_COARSE = 4  # the coarse pass looks at every 4th offset
 # Phase alignment: half the period of the lowest pitch aligned (100 Hz), s; the normalised
 # correlation that counts as a clear waveform match.
 _PHASE_REACH_S = 0.005
@@ -480,9 +481,9 @@ class Engine:
         or late against the input, which smears onsets and makes every like-for-like level
         comparison afterwards disagree. Contours are the energies of ``_ALIGN_BLOCK`` sample
         blocks in dB (a gain never changes their shape, so this works at any input level),
-        compared at every ``_ALIGN_STEP`` samples of offset from one running sum: about
-        30 µs, against 100 µs for one exact descriptor. Needs the input at the grain rate
-        (every descriptor but ``seed``).
+        compared every ``_ALIGN_STEP`` samples of offset (coarse to fine) from one running
+        sum: less than one exact descriptor costs. Needs the input at the grain rate (every
+        descriptor but ``seed``).
         """
         if self._cont_stream is None or self._align_reach < _ALIGN_STEP:
             return start
@@ -496,23 +497,30 @@ class Engine:
             return start
         blocks = self.stream.latest_window()[-n:].reshape(-1, _ALIGN_BLOCK)
         contour_in = _contour(_power_db(np.einsum("ij,ij->i", blocks, blocks) / _ALIGN_BLOCK))
-        # Energies of _ALIGN_STEP sub-blocks, then of _ALIGN_BLOCK blocks starting at every
-        # sub-block (a running sum): each candidate's contour is a strided pick of those.
+        # Energies of _ALIGN_STEP sub-blocks (one pass over the int16 store), then of
+        # _ALIGN_BLOCK blocks starting at every sub-block (a running sum): each candidate's
+        # contour is a strided pick of those. Few numpy calls on long arrays, as each of those
+        # lets go of the GIL, and getting it back from a busy display thread is what costs.
         per_block = _ALIGN_BLOCK // _ALIGN_STEP
         subs = (last - first + n) // _ALIGN_STEP
-        segment = self.grains[first - n : first - n + subs * _ALIGN_STEP].astype(np.float32)
-        segment *= 1.0 / 32768.0
-        sub_blocks = segment.reshape(subs, _ALIGN_STEP)
-        sub_energy = np.einsum("ij,ij->i", sub_blocks, sub_blocks)
-        running = np.concatenate(([0.0], np.cumsum(sub_energy, dtype=np.float64)))
-        block_db = _power_db((running[per_block:] - running[:-per_block]) / _ALIGN_BLOCK)
+        segment = self.grains[first - n : first - n + subs * _ALIGN_STEP].reshape(subs, -1)
+        sub_energy = np.einsum("ij,ij->i", segment, segment, dtype=np.float64)
+        running = np.concatenate(([0.0], np.cumsum(sub_energy)))
+        scale = 1.0 / (_ALIGN_BLOCK * 32768.0**2)
+        block_db = _power_db((running[per_block:] - running[:-per_block]) * scale)
         candidates = subs - self._align_blocks * per_block + 1  # starts first, first + STEP, ..
-        picks = np.arange(candidates)[:, None] + per_block * np.arange(self._align_blocks)
-        cost = np.mean((_contour(block_db[picks]) - contour_in) ** 2, axis=1)
-        # A flat contour says nothing about timing: stay nearest the entry unless it does.
-        offsets = first - start + _ALIGN_STEP * np.arange(candidates)
-        cost += 1e-3 * np.abs(offsets) / _ALIGN_STEP
-        return start + int(offsets[int(np.argmin(cost))])
+        spread = per_block * np.arange(self._align_blocks)
+
+        def best_of(picks: np.ndarray) -> int:
+            cost = np.mean((_contour(block_db[picks[:, None] + spread]) - contour_in) ** 2, 1)
+            # A flat contour says nothing about timing: stay nearest the entry unless it does.
+            cost += 1e-3 * np.abs(first + _ALIGN_STEP * picks - start) / _ALIGN_STEP
+            return int(picks[int(np.argmin(cost))])
+
+        # Coarse (every _ALIGN_COARSE sub-blocks), then fine around the coarse best.
+        coarse = best_of(np.arange(0, candidates, _ALIGN_COARSE))
+        lo, hi = max(coarse - _ALIGN_COARSE + 1, 0), min(coarse + _ALIGN_COARSE, candidates)
+        return first + _ALIGN_STEP * best_of(np.arange(lo, hi))
 
     def _phase_aligned(self, start: int, entry: int) -> int:
         """Nudge a jump's grain start, by less than half the longest period we align
@@ -520,7 +528,7 @@ class Engine:
         the current grain's own continuation (the WSOLA idea). Two grains of one steady note
         overlap-added out of phase beat and cancel; in phase, the note sounds whole. Applied
         only when the match is clear (normalised correlation above ``_PHASE_MIN_CORR``), which
-        is tonal sound; noise keeps its onset alignment. About 90 µs."""
+        is tonal sound; noise keeps its onset alignment."""
         if self._playhead < 0:
             return start
         reach = self._phase_reach
@@ -537,11 +545,10 @@ class Engine:
         reference = self.grains[ref_start : ref_start + span].astype(np.float32)
         region = self.grains[start - reach : start + reach + span].astype(np.float32)
         corr = np.correlate(region, reference, "valid")
-        energy = np.concatenate(([0.0], np.cumsum(region.astype(np.float64) ** 2)))
-        norm = np.sqrt((energy[span:] - energy[:-span]) * float(np.dot(reference, reference)))
-        score = corr / np.maximum(norm, 1e-9)
-        best = int(np.argmax(score))
-        return start + best - reach if score[best] >= _PHASE_MIN_CORR else start
+        best = int(np.argmax(corr))  # the region's energy hardly changes over a few ms
+        window = region[best : best + span]
+        norm = math.sqrt(float(np.dot(window, window)) * float(np.dot(reference, reference)))
+        return start + best - reach if corr[best] >= _PHASE_MIN_CORR * norm > 0 else start
 
     def _distance(self, entry: int, level_db: float) -> float:
         """Distance from the current query to one entry, as the re-ranking measures it."""
