@@ -29,6 +29,7 @@ GATE_MODES = ("hold", "fade", "idle")
 _ALIGN_BLOCK = 128
 _ALIGN_STEP = 16
 _ALIGN_COARSE = 4  # the coarse pass looks at every 4th offset
+_ALIGN_MIN_RANGE_DB = 6.0  # an input contour flatter than this has no onset to align to
 # Phase alignment: half the period of the lowest pitch aligned (100 Hz), s; the normalised
 # correlation that counts as a clear waveform match.
 _PHASE_REACH_S = 0.005
@@ -497,6 +498,8 @@ class Engine:
             return start
         blocks = self.stream.latest_window()[-n:].reshape(-1, _ALIGN_BLOCK)
         contour_in = _contour(_power_db(np.einsum("ij,ij->i", blocks, blocks) / _ALIGN_BLOCK))
+        if float(np.ptp(contour_in)) < _ALIGN_MIN_RANGE_DB:
+            return start  # a steady input has no onset to line up with: spare the search
         # Energies of _ALIGN_STEP sub-blocks (one pass over the int16 store), then of
         # _ALIGN_BLOCK blocks starting at every sub-block (a running sum): each candidate's
         # contour is a strided pick of those. Few numpy calls on long arrays, as each of those
