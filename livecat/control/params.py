@@ -270,6 +270,14 @@ PARAMS: tuple[Param, ...] = (
         engine_field="fade_s",
     ),
     Param(
+        "align",
+        "bool",
+        _ENGINE_DEFAULTS.align_jumps,
+        "a jump's grain starts in time with the input's onsets and in phase with the grain it "
+        "replaces (off: on the entry's image time; saves up to 0.2 ms per jump)",
+        engine_field="align_jumps",
+    ),
+    Param(
         "corpus_fade",
         "float",
         1.0,
