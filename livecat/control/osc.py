@@ -204,20 +204,25 @@ class OscControl:
         return dispatcher
 
     def handle_datagram(self, data: bytes) -> None:
-        """Route every message of one datagram (a message or a bundle). Never raises."""
-        self.received += 1
+        """Route every message of one datagram (a message or a bundle). Never raises.
+
+        ``received`` moves last, so whoever sees it move (the status line, a test waiting
+        for the datagram) also sees what the datagram did to the other counters."""
         try:
             if len(data) > MAX_DATAGRAM:
                 raise _Ignored(f"datagram of {len(data)} bytes (at most {MAX_DATAGRAM})")
             elements = _messages(data, 0)
         except _Ignored as exc:
             self._count_ignored(str(exc))
-            return
+            elements = []
         except Exception as exc:  # nothing a sender does may escape
             self._count_ignored(f"malformed datagram ({type(exc).__name__})")
-            return
-        for element in elements:
-            self._handle_message(element)
+            elements = []
+        try:
+            for element in elements:
+                self._handle_message(element)
+        finally:
+            self.received += 1
 
     def _handle_message(self, element: bytes) -> None:
         address = element[: element.find(b"\x00")].decode("utf-8", "replace")
