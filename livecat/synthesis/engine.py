@@ -91,9 +91,9 @@ class EngineSettings:
     jitter : float
         Pick at random (seeded) among candidates within ``(1 + jitter)`` of the best distance.
     align_jumps : bool
-        After a jump, slide the grain start by whole hops (up to half the entry spacing) to
-        where the footage's sound matches the input best, instead of starting exactly at the
-        entry's image time.
+        Start a jump's grain in time with the input's onsets (within half the entry spacing)
+        and in phase with the grain it takes over from (within 5 ms), instead of exactly at
+        the entry's image time. See :meth:`Engine._aligned_start`.
     seed : int
     """
 
