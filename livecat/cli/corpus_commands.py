@@ -153,10 +153,7 @@ def run_build(args: argparse.Namespace) -> int:
     if args.descriptor == "seed":
         params = DescriptorParams.seed()
     else:
-        # The low-delay window keeps its shape at any length: the last quarter falls.
-        params = DescriptorParams(
-            kind=args.descriptor, n_fft=args.window, window_fall=max(16, args.window // 4)
-        )
+        params = DescriptorParams(kind=args.descriptor, n_fft=args.window)
     settings = BuildSettings(
         params=params,
         grain_sr_hz=DEFAULT_GRAIN_SR_HZ,

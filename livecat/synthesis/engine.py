@@ -219,7 +219,10 @@ class Engine:
             else None
         )
         self.typical_distance = self._typical_distance()
-        self._entry_spacing = self._median_entry_spacing()
+        # Jump alignment's reach (half an entry either way) and contour length: the corpus's.
+        self._align_reach = self._median_entry_spacing() // 2
+        self._align_blocks = max(1, corpus.params.n_fft // _ALIGN_BLOCK)
+        self._phase_reach = int(_PHASE_REACH_S * self.sr_hz)
         self.state = EngineState()
         self.apply(self.settings)
 
@@ -269,9 +272,6 @@ class Engine:
             1, self._level_window * self.corpus.params.sr_hz // self.sr_hz
         )
         self._no_repeat = int(settings.no_repeat_s * self.sr_hz)
-        self._align_reach = self._entry_spacing // 2
-        self._align_blocks = max(1, self.corpus.params.n_fft // _ALIGN_BLOCK)
-        self._phase_reach = int(_PHASE_REACH_S * self.sr_hz)
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
 
