@@ -34,6 +34,9 @@ _ALIGN_MIN_RANGE_DB = 6.0  # an input contour flatter than this has no onset to 
 # correlation that counts as a clear waveform match.
 _PHASE_REACH_S = 0.005
 _PHASE_MIN_CORR = 0.5
+# The smallest "typical near-match distance", as a share of the distance between unrelated
+# entries (Engine._typical_distance). Real footage measures 0.12-0.36; exact loops ~0.001.
+_TYPICAL_FLOOR = 0.02
 
 
 def _power_db(power: np.ndarray) -> np.ndarray:
@@ -228,7 +231,12 @@ class Engine:
 
     def _typical_distance(self, *, sample: int = 500) -> float:
         """Median distance from an entry to its nearest entry elsewhere (not its own
-        neighbours in time): the scale of a "good match" in this corpus."""
+        neighbours in time): the scale of a "good match" in this corpus.
+
+        Floored at ``_TYPICAL_FLOOR`` of the median distance between two entries at random:
+        in footage that repeats itself exactly (loops, steady tones) the nearest entry
+        elsewhere is the same sound, its distance is noise, and continuity priced on it would
+        have no force, so the engine would cut between copies of one sound at every hop."""
         if self._count < 8:
             return 1.0
         rng = np.random.default_rng(0)
@@ -240,7 +248,10 @@ class Engine:
         far |= ~same_source
         d = np.where(far, np.sqrt(np.maximum(sq, 0)), np.inf).min(axis=1)
         d = d[np.isfinite(d)]
-        return float(np.median(d)) if d.size else 1.0
+        others = self.vectors[rng.permutation(picks)]
+        unrelated = float(np.median(np.linalg.norm(self.vectors[picks] - others, axis=1)))
+        floor = _TYPICAL_FLOOR * unrelated
+        return max(float(np.median(d)), floor) if d.size else max(floor, 1e-6)
 
     def _median_entry_spacing(self) -> int:
         """Grain samples between neighbouring entries of one source (one image apart)."""
@@ -285,10 +296,16 @@ class Engine:
         decisions = np.arange(1, signal.shape[0] // self.hop + 1, dtype=np.int64)
         ends = -(-(decisions * self.hop) // factor)  # decimated samples seen by then
         self._pre_desc, self._pre_level = describe_at(analysis, ends, params)
+        # The index answers a batch many times faster than one query at a time, and its
+        # answer to a query does not depend on what came before: ask for all rows now.
+        queries = self.corpus.normalise(self._pre_desc)
+        labels, sq = self.index.knn_query(queries, k=self._k)
+        self._pre_k = self._k
+        self._pre_labels, self._pre_dist = labels, np.sqrt(np.maximum(sq, 0.0))
 
     def reset(self) -> None:
         """Forget all streaming state: the next sample is the start of a new stream."""
-        self._pre_desc = self._pre_level = None
+        self._pre_desc = self._pre_level = self._pre_labels = self._pre_dist = None
         self.player.reset()
         self.stream.reset()
         self._to_hop = self.hop
@@ -302,6 +319,9 @@ class Engine:
     _gate_open = False
     _pre_desc: np.ndarray | None = None
     _pre_level: np.ndarray | None = None
+    _pre_labels: np.ndarray | None = None  # the index's answers to those rows
+    _pre_dist: np.ndarray | None = None
+    _pre_k = 0
     _gain_db = 0.0  # level gap (input - footage, dB) when the last grain started
 
     # -- processing --------------------------------------------------------------------------
@@ -337,7 +357,8 @@ class Engine:
         st = self.state
         st.decisions += 1
         row = st.decisions - 1
-        if self._pre_desc is not None and row < self._pre_desc.shape[0]:
+        precomputed = self._pre_desc is not None and row < self._pre_desc.shape[0]
+        if precomputed:
             desc, level_db = self._pre_desc[row], float(self._pre_level[row])
         else:
             desc, level_db = self.stream.describe()
@@ -356,11 +377,14 @@ class Engine:
         st.gated = False
         st.brightness = 1.0
         self.corpus.normalise(desc, out=self._query[0])
-        started = time.perf_counter()
-        labels, sq_dist = self.index.knn_query(self._query, k=self._k)
-        st.query_s = time.perf_counter() - started
-        labels = labels[0]
-        dist = np.sqrt(np.maximum(sq_dist[0], 0.0))
+        if precomputed and self._pre_k == self._k:
+            labels, dist = self._pre_labels[row], self._pre_dist[row]
+        else:
+            started = time.perf_counter()
+            labels, sq_dist = self.index.knn_query(self._query, k=self._k)
+            st.query_s = time.perf_counter() - started
+            labels = labels[0]
+            dist = np.sqrt(np.maximum(sq_dist[0], 0.0))
         if s.level_mode == "match":
             dist = dist + s.level_weight * np.abs(self.levels_db[labels] - level_db) / 10.0
         now = st.samples
