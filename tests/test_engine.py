@@ -159,6 +159,20 @@ def test_more_continuity_gives_longer_runs(varied_corpus):
     assert jumps[0.7] < 0.5 * jumps[0.0]
 
 
+def test_footage_that_repeats_itself_still_plays_in_runs(tmp_path):
+    # A loop (five steady notes, four times): every sound has exact copies elsewhere, so the
+    # nearest entry elsewhere is at noise distance. Continuity priced on that noise alone let
+    # the engine cut between copies at 57 % of decisions; it must still play runs.
+    sound = mediagen.tone_sequence([262, 294, 330, 349, 392] * 4, note_s=0.5, sr_hz=SR)
+    mediagen.write_video(
+        tmp_path / "loop.mp4", fps=25, size=(160, 120), duration_s=10.0, audio=sound, sr_hz=SR
+    )
+    build_corpus([tmp_path / "loop.mp4"], tmp_path / "corpus")
+    engine = Engine(Corpus.open(tmp_path / "corpus"))
+    run(engine, sound, 512)
+    assert engine.state.jumps < 0.3 * engine.state.decisions, engine.state.jumps
+
+
 def test_silence_gate_holds_fades_or_idles(varied_corpus):
     corpus, sounds = varied_corpus
     target = np.concatenate([sounds[0][:SR], np.zeros(SR, np.float32)])
