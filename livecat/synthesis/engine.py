@@ -35,7 +35,8 @@ _ALIGN_MIN_RANGE_DB = 6.0  # an input contour flatter than this has no onset to 
 _PHASE_REACH_S = 0.005
 _PHASE_MIN_CORR = 0.5
 # The smallest "typical near-match distance", as a share of the distance between unrelated
-# entries (Engine._typical_distance). Real footage measures 0.12-0.36; exact loops ~0.001.
+# entries (Engine._typical_distance). The bench's music and speech corpora measure 0.12-0.36;
+# footage that loops exactly, 0.0005-0.002.
 _TYPICAL_FLOOR = 0.02
 
 
@@ -288,8 +289,9 @@ class Engine:
 
     def precompute_input(self, signal: np.ndarray) -> None:
         """Describe a whole known input at once (offline render): the same descriptors the
-        stream would compute at every decision, in one vectorised pass. Call after
-        :meth:`reset`, then :meth:`process` the same samples from their start."""
+        stream would compute at every decision, and the index's candidates for each, in one
+        vectorised pass. Call after :meth:`reset`, then :meth:`process` the same samples from
+        their start."""
         params = self.corpus.params
         factor = self.sr_hz // params.sr_hz
         analysis = Decimator(factor).process(np.asarray(signal, np.float64))
