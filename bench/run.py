@@ -2,9 +2,10 @@
 
 Prints ratios, not absolute times alone: these machines are shared and noisy. Sections:
 build throughput vs plain PyAV decoding; Corpus.open on 1,000,000 entries; render speed vs the
-original method; the music (pitch-class F1) and speech (loudness envelope) quality benchmarks;
-the live benchmarks (bench/live_bench.py) when JACK is available; and the soak (bench/soak.py:
-an hour of input through the live player, faster than real time, memory and block time).
+original method and vs encoding the render's output alone; the music (pitch-class F1) and
+speech (loudness envelope) quality benchmarks; the live benchmarks (bench/live_bench.py) when
+JACK is available; and the soak (bench/soak.py: an hour of input through the live player,
+faster than real time, memory and block time).
 """
 
 from __future__ import annotations

@@ -88,7 +88,11 @@ def jack_server(name: str, *, period: int = PERIOD, realtime: bool = False):
         yield env
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a hung server must not hide what went wrong
+            proc.kill()
+            proc.wait()
 
 
 @contextmanager
