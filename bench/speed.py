@@ -183,7 +183,7 @@ def bench_render(work: Path) -> list[tuple[str, str]]:
         f"(raw 16 kHz spectrum, brute-force NN, one-picture clips cut from the videos) "
         f"{original:.2f}x; seed descriptor inside livecat's engine {seed_in_livecat:.1f}x; "
         f"encoding the render's own pictures and sound alone {encode_only:.1f}x "
-        f"(the most any renderer writing this file reaches here)"
+        f"(the render runs this same writer, so it cannot go faster)"
     )
     shutil.rmtree(work / "original-clips", ignore_errors=True)
     return [
@@ -198,8 +198,8 @@ def bench_render(work: Path) -> list[tuple[str, str]]:
 
 def _encode_only(rendered: Path, out: Path) -> float:
     """Best wall seconds of two runs for livecat's writer to encode ``rendered``'s own pictures
-    and sound again, decoded beforehand: the H.264 + AAC cost a render cannot go below on this
-    machine (the engine, image decoding and letterboxing are left out)."""
+    and sound again, decoded beforehand: the render runs this same writer, so this is its
+    ceiling on this machine (the engine, image decoding and letterboxing are left out)."""
     from fractions import Fraction
 
     from livecat.media.encode import MosaicWriter
