@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -136,10 +135,13 @@ def bench_open(work: Path) -> list[tuple[str, str]]:
 
 def _built_with(directory: Path, params) -> bool:
     """Whether ``directory`` holds a finished corpus built with these descriptor params."""
-    manifest = directory / "manifest.json"
-    if not manifest.exists():
+    from livecat.corpus import Corpus
+    from livecat.errors import CorpusError
+
+    try:
+        return Corpus.open(directory, load_index=False).params == params
+    except CorpusError:
         return False
-    return json.loads(manifest.read_text()).get("descriptor") == params.to_dict()
 
 
 def bench_render(work: Path) -> list[tuple[str, str]]:
@@ -202,14 +204,14 @@ def _encode_only(rendered: Path, out: Path) -> float:
     ceiling on this machine (the engine, image decoding and letterboxing are left out)."""
     from fractions import Fraction
 
+    from livecat.media import decode_audio
     from livecat.media.encode import MosaicWriter
 
     with av.open(str(rendered)) as f:
         rate = Fraction(f.streams.video[0].average_rate)
-        images = [frame.to_ndarray(format="bgr24") for frame in f.decode(video=0)]
-    with av.open(str(rendered)) as f:
         sr = f.streams.audio[0].rate
-        sound = np.concatenate([frame.to_ndarray().ravel() for frame in f.decode(audio=0)])
+        images = [frame.to_ndarray(format="bgr24") for frame in f.decode(video=0)]
+    sound = decode_audio(rendered, sr_hz=sr, align_to_video=False)
     height, width = images[0].shape[:2]
     per_image = sound.size / len(images)
     walls = []

@@ -155,6 +155,18 @@ class EngineSettings:
         return [f.name for f in fields(cls)]
 
 
+@dataclass(frozen=True)
+class _KnownInput:
+    """What :meth:`Engine.precompute_input` worked out for every decision of a known input:
+    the query (normalised descriptor), the input level, and the index's ``k`` candidates."""
+
+    queries: np.ndarray  # (decisions, dim) float32
+    levels_db: np.ndarray  # (decisions,)
+    labels: np.ndarray  # (decisions, k)
+    distances: np.ndarray  # (decisions, k)
+    k: int
+
+
 @dataclass
 class EngineState:
     """What the engine last decided; read by the display, the HUD and the match log."""
@@ -249,10 +261,11 @@ class Engine:
         far |= ~same_source
         d = np.where(far, np.sqrt(np.maximum(sq, 0)), np.inf).min(axis=1)
         d = d[np.isfinite(d)]
+        if not d.size:
+            return 1.0
         others = self.vectors[rng.permutation(picks)]
         unrelated = float(np.median(np.linalg.norm(self.vectors[picks] - others, axis=1)))
-        floor = _TYPICAL_FLOOR * unrelated
-        return max(float(np.median(d)), floor) if d.size else max(floor, 1e-6)
+        return max(float(np.median(d)), _TYPICAL_FLOOR * unrelated)
 
     def _median_entry_spacing(self) -> int:
         """Grain samples between neighbouring entries of one source (one image apart)."""
@@ -297,17 +310,16 @@ class Engine:
         analysis = Decimator(factor).process(np.asarray(signal, np.float64))
         decisions = np.arange(1, signal.shape[0] // self.hop + 1, dtype=np.int64)
         ends = -(-(decisions * self.hop) // factor)  # decimated samples seen by then
-        self._pre_desc, self._pre_level = describe_at(analysis, ends, params)
+        descriptors, levels_db = describe_at(analysis, ends, params)
+        queries = self.corpus.normalise(descriptors)
         # The index answers a batch many times faster than one query at a time, and its
         # answer to a query does not depend on what came before: ask for all rows now.
-        queries = self.corpus.normalise(self._pre_desc)
         labels, sq = self.index.knn_query(queries, k=self._k)
-        self._pre_k = self._k
-        self._pre_labels, self._pre_dist = labels, np.sqrt(np.maximum(sq, 0.0))
+        self._known = _KnownInput(queries, levels_db, labels, np.sqrt(np.maximum(sq, 0.0)), self._k)
 
     def reset(self) -> None:
         """Forget all streaming state: the next sample is the start of a new stream."""
-        self._pre_desc = self._pre_level = self._pre_labels = self._pre_dist = None
+        self._known = None
         self.player.reset()
         self.stream.reset()
         self._to_hop = self.hop
@@ -319,11 +331,7 @@ class Engine:
 
     _playhead = -1
     _gate_open = False
-    _pre_desc: np.ndarray | None = None
-    _pre_level: np.ndarray | None = None
-    _pre_labels: np.ndarray | None = None  # the index's answers to those rows
-    _pre_dist: np.ndarray | None = None
-    _pre_k = 0
+    _known: _KnownInput | None = None
     _gain_db = 0.0  # level gap (input - footage, dB) when the last grain started
 
     # -- processing --------------------------------------------------------------------------
@@ -359,9 +367,9 @@ class Engine:
         st = self.state
         st.decisions += 1
         row = st.decisions - 1
-        precomputed = self._pre_desc is not None and row < self._pre_desc.shape[0]
-        if precomputed:
-            desc, level_db = self._pre_desc[row], float(self._pre_level[row])
+        known = self._known if self._known and row < self._known.levels_db.shape[0] else None
+        if known:
+            desc, level_db = None, float(known.levels_db[row])
         else:
             desc, level_db = self.stream.describe()
         st.level_db = level_db
@@ -378,9 +386,12 @@ class Engine:
         self._gate_open = True
         st.gated = False
         st.brightness = 1.0
-        self.corpus.normalise(desc, out=self._query[0])
-        if precomputed and self._pre_k == self._k:
-            labels, dist = self._pre_labels[row], self._pre_dist[row]
+        if known:
+            self._query[0] = known.queries[row]
+        else:
+            self.corpus.normalise(desc, out=self._query[0])
+        if known and known.k == self._k:
+            labels, dist = known.labels[row], known.distances[row]
         else:
             started = time.perf_counter()
             labels, sq_dist = self.index.knn_query(self._query, k=self._k)
