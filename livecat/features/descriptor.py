@@ -276,7 +276,8 @@ def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None
 
     Shared by :func:`describe_windows` and :class:`DescriptorStream`, so offline and live
     profiles are the same arithmetic. Peaks quieter than 60 dB below the window's strongest
-    are ignored; each peak weighs ``log(1 + chroma_log_gain * |X| / max|X|)``.
+    are ignored; each peak weighs ``log(1 + chroma_log_gain * |X| / max|X|)``. Only the
+    peaks (a few dozen of a window's ~80 candidate bins) go through the interpolation.
     """
     params = a.params
     rows, bins = magnitude.shape[0], out.shape[1]
@@ -284,30 +285,31 @@ def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None
     centre = magnitude[:, band]
     below = magnitude[:, band.start - 1 : band.stop - 1]
     above = magnitude[:, band.start + 1 : band.stop + 1]
-    strongest = magnitude.max(axis=1, keepdims=True) + 1e-30
-    is_peak = (centre > below) & (centre >= above) & (centre > _PEAK_FLOOR * strongest)
+    strongest = magnitude.max(axis=1) + 1e-30
+    is_peak = (centre > below) & (centre >= above) & (centre > _PEAK_FLOOR * strongest[:, None])
+    row, col = np.nonzero(is_peak)
+    peak, peak_strongest = centre[row, col], strongest[row]
     # Parabolic interpolation of the log magnitude: the partial's frequency within its bin
     # (the window's main lobe is close to a parabola in dB), at most half a bin either way.
-    floor = 1e-9 * strongest
-    log_below, log_centre, log_above = (np.log(x + floor) for x in (below, centre, above))
-    curvature = log_below - 2.0 * log_centre + log_above  # negative at a peak
-    offset = np.divide(
-        0.5 * (log_below - log_above), curvature, out=np.zeros_like(curvature), where=is_peak
-    )
+    floor = 1e-9 * peak_strongest
+    log_below = np.log(below[row, col] + floor)
+    log_centre = np.log(peak + floor)
+    log_above = np.log(above[row, col] + floor)
+    curvature = log_below - 2.0 * log_centre + log_above  # < 0: the centre is a maximum
+    offset = 0.5 * (log_below - log_above) / curvature
     bin_hz = params.sr_hz / params.n_fft
-    semitone = _hz_to_midi((a.peak_bin_numbers + offset) * bin_hz) - a.midi_low
+    semitone = _hz_to_midi((a.peak_bin_numbers[col] + offset) * bin_hz) - a.midi_low
     if params.chroma_log_gain > 0:
-        weight = np.log1p(centre * (params.chroma_log_gain / strongest))
+        weight = np.log1p(peak * (params.chroma_log_gain / peak_strongest))
     else:
-        weight = centre / strongest
-    weight *= is_peak
+        weight = peak / peak_strongest
     lower = np.floor(semitone)
     upper_share = np.sin((0.5 * np.pi) * (semitone - lower)) ** 2  # cos² / sin² crossfade
     # Accumulate with a guard bin at each end, which takes whatever falls outside the range.
-    slot = np.clip(lower.astype(np.intp) + 1, 0, bins) + (bins + 2) * np.arange(rows)[:, None]
+    slot = np.clip(lower.astype(np.intp) + 1, 0, bins) + (bins + 2) * row
     size = rows * (bins + 2)
-    profile = np.bincount(slot.ravel(), (weight * (1.0 - upper_share)).ravel(), size)
-    profile += np.bincount(slot.ravel() + 1, (weight * upper_share).ravel(), size)
+    profile = np.bincount(slot, weight * (1.0 - upper_share), size)
+    profile += np.bincount(slot + 1, weight * upper_share, size)
     profile = profile.reshape(rows, bins + 2)[:, 1:-1]
     norm = np.sqrt(np.einsum("ij,ij->i", profile, profile))[:, None]
     out[:] = np.where(norm > 1e-9, profile / np.maximum(norm, 1e-9), 1.0 / math.sqrt(bins))
@@ -362,12 +364,14 @@ def describe_windows(
 
 
 def describe_at(
-    signal: np.ndarray, end_samples: np.ndarray, params: DescriptorParams, *, batch: int = 1024
+    signal: np.ndarray, end_samples: np.ndarray, params: DescriptorParams, *, batch: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """Describe the windows of ``signal`` that end (exclusive) at each of ``end_samples``.
 
     Samples before the signal's start or after its end count as silence, exactly as a stream
-    that starts from silence would see them.
+    that starts from silence would see them. ``batch`` windows are described at a time (the
+    numbers do not depend on it): 256 keeps the temporaries (4 MB) in cache and is 1.5x as
+    fast as 1024.
     """
     signal = np.asarray(signal, dtype=np.float64)
     ends = np.asarray(end_samples, dtype=np.int64)
