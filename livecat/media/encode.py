@@ -129,6 +129,8 @@ class MosaicWriter:
         self._mux(self.video.encode(None))
         self._mux(self.audio.encode(None))
         self.container.close()
+        if not self.tmp.exists():  # FFmpeg opens the file at the first packet
+            raise MediaError("nothing was written: no pictures and no sound", path=self.path)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:

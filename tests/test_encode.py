@@ -1,0 +1,67 @@
+"""MosaicWriter: the file appears whole at close, never partially, and holds what was written."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from livecat.errors import MediaError
+from livecat.media import decode_audio
+from livecat.media.encode import BackgroundWriter, MosaicWriter
+
+SR = 48000
+
+
+def _pictures(n: int) -> list[np.ndarray]:
+    """Plain colours, one shade per picture, so the decoded order can be checked."""
+    return [np.full((64, 96, 3), 20 + 20 * k, np.uint8) for k in range(n)]
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_writer_holds_the_pictures_and_sound_written(tmp_path, background):
+    out = tmp_path / "mosaic.mp4"
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
+    mosaic = MosaicWriter(out, size=(96, 64), fps=Fraction(10), sr_hz=SR)
+    writer = BackgroundWriter(mosaic) if background else mosaic
+    with writer:
+        for k, picture in enumerate(_pictures(10)):
+            writer.write_image(picture)
+            writer.write_audio(tone[k * 4800 : (k + 1) * 4800])
+            assert not out.exists()  # only complete files appear
+    with av.open(str(out)) as f:
+        shades = [float(fr.to_ndarray(format="bgr24").mean()) for fr in f.decode(video=0)]
+    assert len(shades) == 10
+    assert np.allclose(shades, [20 + 20 * k for k in range(10)], atol=3)
+    sound = decode_audio(out, sr_hz=SR, align_to_video=False)
+    assert abs(sound.size - SR) <= 1024
+    spectrum = np.abs(np.fft.rfft(sound[4800:43200]))
+    assert abs(np.argmax(spectrum) * SR / 38400 - 440) < 2
+    assert list(tmp_path.iterdir()) == [out]  # no temporary left beside it
+
+
+def test_an_aborted_writer_leaves_nothing(tmp_path):
+    out = tmp_path / "mosaic.mp4"
+    with (
+        pytest.raises(RuntimeError),
+        MosaicWriter(out, size=(96, 64), fps=Fraction(10), sr_hz=SR) as w,
+    ):
+        for picture in _pictures(3):
+            w.write_image(picture)
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_given_nothing_says_so(tmp_path):
+    out = tmp_path / "empty.mp4"
+    with pytest.raises(MediaError, match="nothing was written") as caught:
+        MosaicWriter(out, size=(96, 64), fps=Fraction(10), sr_hz=SR).close()
+    assert "empty.mp4" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_output_directory_is_one_clear_error(tmp_path):
+    with pytest.raises(MediaError, match="output directory does not exist"):
+        MosaicWriter(tmp_path / "no" / "such.mp4", size=(96, 64), fps=Fraction(10), sr_hz=SR)
