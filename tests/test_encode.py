@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import mediagen
 import numpy as np
 import pytest
 
@@ -16,15 +17,15 @@ SR = 48000
 
 
 def _pictures(n: int) -> list[np.ndarray]:
-    """Plain colours, one shade per picture, so the decoded order can be checked."""
-    return [np.full((64, 96, 3), 20 + 20 * k, np.uint8) for k in range(n)]
+    """Pictures that carry their index, so the decoded order can be checked."""
+    return [mediagen.encode_index_image(k, width=192, height=108) for k in range(n)]
 
 
 @pytest.mark.parametrize("background", [False, True])
 def test_writer_holds_the_pictures_and_sound_written(tmp_path, background):
     out = tmp_path / "mosaic.mp4"
-    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
-    mosaic = MosaicWriter(out, size=(96, 64), fps=Fraction(10), sr_hz=SR)
+    tone = mediagen.tone(440.0, duration_s=1.0, sr_hz=SR)
+    mosaic = MosaicWriter(out, size=(192, 108), fps=Fraction(10), sr_hz=SR)
     writer = BackgroundWriter(mosaic) if background else mosaic
     with writer:
         for k, picture in enumerate(_pictures(10)):
@@ -32,9 +33,10 @@ def test_writer_holds_the_pictures_and_sound_written(tmp_path, background):
             writer.write_audio(tone[k * 4800 : (k + 1) * 4800])
             assert not out.exists()  # only complete files appear
     with av.open(str(out)) as f:
-        shades = [float(fr.to_ndarray(format="bgr24").mean()) for fr in f.decode(video=0)]
-    assert len(shades) == 10
-    assert np.allclose(shades, [20 + 20 * k for k in range(10)], atol=3)
+        shown = [
+            mediagen.decode_index_image(fr.to_ndarray(format="bgr24")) for fr in f.decode(video=0)
+        ]
+    assert shown == list(range(10))
     sound = decode_audio(out, sr_hz=SR, align_to_video=False)
     assert abs(sound.size - SR) <= 1024
     spectrum = np.abs(np.fft.rfft(sound[4800:43200]))
@@ -46,7 +48,7 @@ def test_an_aborted_writer_leaves_nothing(tmp_path):
     out = tmp_path / "mosaic.mp4"
     with (
         pytest.raises(RuntimeError),
-        MosaicWriter(out, size=(96, 64), fps=Fraction(10), sr_hz=SR) as w,
+        MosaicWriter(out, size=(192, 108), fps=Fraction(10), sr_hz=SR) as w,
     ):
         for picture in _pictures(3):
             w.write_image(picture)

@@ -15,7 +15,10 @@ def letterbox(
     brightness: float = 1.0,
 ) -> np.ndarray:
     """Scale ``image`` to fit ``width`` × ``height`` keeping its aspect; black bars fill the
-    rest. Writes into ``out`` (reused between calls) when given."""
+    rest. Writes into ``out`` (reused between calls) when given; without ``out``, an image
+    that already fits at full brightness comes back as it is, not copied."""
+    if out is None and image.shape == (height, width, 3) and brightness >= 1.0:
+        return image
     if out is None or out.shape != (height, width, 3):
         out = np.zeros((height, width, 3), np.uint8)
     else:

@@ -115,13 +115,13 @@ class _PictureMaker:
             self.key = (entry, brightness)
             if entry < 0:
                 self.image = self.black
-                return self.image
-            image = self.corpus.image(entry)  # a fresh array: it may go to the encoder as is
-            if image.shape[:2] != self.size[::-1] or brightness < 1.0:
-                image = letterbox(
-                    image, width=self.size[0], height=self.size[1], brightness=brightness
+            else:  # corpus.image decodes a fresh array, so it may go to the encoder as is
+                self.image = letterbox(
+                    self.corpus.image(entry),
+                    width=self.size[0],
+                    height=self.size[1],
+                    brightness=brightness,
                 )
-            self.image = image
         return self.image
 
 
