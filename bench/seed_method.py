@@ -7,6 +7,7 @@ one-picture clips are cut from the source videos (seek + decode) and concatenate
 
 from __future__ import annotations
 
+import math
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,22 @@ def slice_spectra(audio: np.ndarray, *, fps: float, count: int) -> np.ndarray:
             seg = np.pad(seg, (0, N_FFT - seg.size))
         out[i] = np.abs(np.fft.rfft(seg * window)) ** 2
     return out
+
+
+def nearest_slices(corpus_spectra: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index of the Euclidean nearest corpus slice for each query slice (brute force, one
+    query at a time, as the original did)."""
+    return np.array(
+        [int(np.argmin(((corpus_spectra - q) ** 2).sum(axis=1))) for q in queries], np.int64
+    )
+
+
+def pick_slices(corpus_audio: np.ndarray, target_audio: np.ndarray, *, fps: float) -> np.ndarray:
+    """The original method's choice for each 1/fps slice of ``target_audio``: the index of
+    the corpus slice (= picture) whose clip it concatenates. Both signals mono at 16 kHz."""
+    corpus = slice_spectra(corpus_audio, fps=fps, count=int(corpus_audio.size / SR * fps))
+    count = math.ceil(target_audio.size / SR * fps - 1e-9)
+    return nearest_slices(corpus, slice_spectra(target_audio, fps=fps, count=count))
 
 
 def _picture(path: Path, t_s: float, size: tuple[int, int]) -> np.ndarray:
@@ -72,9 +89,8 @@ def render_original(
     queries = slice_spectra(target_audio, fps=fps, count=count)
     clip = int(48000 / fps)
     with MosaicWriter(output, size=size, fps=Fraction(int(fps)), sr_hz=48000) as writer:
-        for q in queries:
-            best = int(np.argmin(((table - q) ** 2).sum(axis=1)))
-            v, i = owners[best]
+        for best in nearest_slices(table, queries):
+            v, i = owners[int(best)]
             writer.write_image(_picture(videos[v], i / fps, size))
             writer.write_audio(sources[v][i * clip : (i + 1) * clip])
     return time.perf_counter() - started
