@@ -11,7 +11,9 @@ window (Xvfb), on a 1,000,000-entry synthetic corpus.
   recorded out; beside a plain pass-through JACK client measured the same way in the same run;
 - xruns during a run of ``--xrun-seconds`` (60 for ``make bench``; the issue's figure is
   300) with livecat vs. the pass-through client: blocks PortAudio flagged, and the server's
-  own xrun count;
+  own xrun count. The run is cut into ``--rounds`` segments that take turns (pass-through,
+  then each livecat configuration, then again), so a noisy minute on a shared machine
+  falls on both sides instead of deciding the comparison;
 - picture latency: a block's arrival in the callback to its image being shown, p50/p99.
 
 Both matchers are measured: ``worker`` (livecat's default: decisions on a matcher thread, a
@@ -198,6 +200,55 @@ class Harvest:
         self.next = end
 
 
+def _passthrough_segment(server: str, corpus, seconds: float, args) -> dict:
+    """The changing input through the pass-through client for ``seconds``, with the same
+    display load livecat gets (here in another process than the client: the CPU load
+    without the GIL), so the xruns compare like for like."""
+    stop, shown = threading.Event(), [0]
+    busy = threading.Thread(
+        target=_busy_display,
+        args=(corpus, stop, shown),
+        kwargs={"fps": args.display_fps},
+        daemon=True,
+    )
+    busy.start()
+    try:
+        return _result(
+            _run_client("feed", server, "--prefix", "passthrough", "--seconds", str(seconds)),
+            timeout=seconds + 60,
+        )
+    finally:
+        stop.set()
+        busy.join(timeout=5)
+
+
+def _merged_feed(feeds: list[dict]) -> dict:
+    """One feed result from a run's segments: xruns summed (and listed), the feeder's
+    finishing times as the median of the segments' p50 and the worst of their p99."""
+    xruns = [int(f.get("server_xruns", 0)) for f in feeds]
+    return {
+        "server_xruns": sum(xruns),
+        "per_round": xruns,
+        "feeder_finished_p50": float(np.median([f.get("feeder_finished_p50", 0) for f in feeds])),
+        "feeder_finished_p99": float(max(f.get("feeder_finished_p99", 0) for f in feeds)),
+    }
+
+
+def _merged_runs(parts: list[dict]) -> dict:
+    """One livecat result from its segments: counts summed, timings pooled."""
+    return {
+        "onset": [t for p in parts for t in p["onset"]],
+        "xruns": sum(p["xruns"] for p in parts),
+        "late": sum(p["late"] for p in parts),
+        "dropped": sum(p["dropped"] for p in parts),
+        "callback": np.concatenate([p["callback"] for p in parts]),
+        "entry": np.concatenate([p["entry"] for p in parts]),
+        "pictures": np.concatenate([p["pictures"] for p in parts]),
+        "feed": _merged_feed([p["feed"] for p in parts]),
+        "busy_images": sum(p["busy_images"] for p in parts),
+    }
+
+
 def _percent(values: np.ndarray, q: float) -> str:
     return f"{np.percentile(values, q) / (BLOCK / SR):.1%}" if values.size else "n/a"
 
@@ -211,9 +262,10 @@ def _measure_livecat(
     seconds: float,
     display_fps: float,
     window: bool,
+    onset: bool = True,
 ) -> dict:
-    """One livecat run: onset trials, then ``seconds`` of changing input with the display
-    busy; returns the figures."""
+    """One livecat run: onset trials (if ``onset``), then ``seconds`` of changing input with
+    the display busy; returns the figures."""
     from livecat.live import LivePlayer, LiveSettings
     from livecat.live.player import DROPPED_BLOCKS, LATE_GRAINS
     from livecat.output import Display, DisplaySettings
@@ -238,8 +290,13 @@ def _measure_livecat(
 
     def control() -> None:
         try:
-            onset = _run_client("onset", server, "--prefix", "PortAudio")
-            result["onset"] = _result(onset, timeout=60)
+            if onset:
+                result["onset"] = _result(
+                    _run_client("onset", server, "--prefix", "PortAudio"), timeout=60
+                )
+            else:  # the same settling time the onset trials give the first segment
+                result["onset"] = []
+                time.sleep(ONSET_TRIALS)
             busy.start()
             feeder = _run_client("feed", server, "--prefix", "PortAudio", "--seconds", str(seconds))
             time.sleep(1.0)
@@ -308,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         help="N busy pure-Python processes at normal priority during the whole run",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="segments the xrun time is cut into, pass-through and livecat taking turns",
+    )
+    parser.add_argument(
         "--realtime",
         action="store_true",
         help="run jackd with -R (SCHED_FIFO, as on stage) instead of --no-realtime",
@@ -359,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = f"livecat-bench-{os.getpid()}"
     seconds = args.xrun_seconds
+    rounds = max(1, args.rounds)
     matchers = [m for m in args.matchers.split(",") if m]
     audios = [a for a in args.audios.split(",") if a]
     # (label, matcher, audio, seconds): the worker with each audio path runs the full time.
@@ -377,40 +441,36 @@ def main(argv: list[str] | None = None) -> int:
         ):
             os.environ.update(env)
             os.environ["DISPLAY"] = x_display
-            # Pass-through first: its latency and xruns are the floor.
-            passthrough = _run_client("passthrough", server, "--seconds", str(seconds + 20))
+            # The pass-through client stays up throughout: its latency and xruns are the floor.
+            passthrough = _run_client("passthrough", server, "--seconds", "86400")
             assert passthrough.stdout is not None
             passthrough.stdout.readline()  # "ready"
             pt_latency = _result(
                 _run_client("onset", server, "--prefix", "passthrough"), timeout=60
             )
-            # The same display load as livecat gets (here in another process than the client:
-            # the CPU load without the GIL), so the xruns compare like for like.
-            stop, shown = threading.Event(), [0]
-            threading.Thread(
-                target=_busy_display,
-                args=(corpus, stop, shown),
-                kwargs={"fps": args.display_fps},
-                daemon=True,
-            ).start()
-            pt_feed = _result(
-                _run_client("feed", server, "--prefix", "passthrough", "--seconds", str(seconds)),
-                timeout=seconds + 60,
-            )
-            stop.set()
+            pt_rounds: list[dict] = []
+            segments: dict[str, list[dict]] = {label: [] for label, *_ in configs}
+            for round_number in range(rounds):
+                pt_rounds.append(_passthrough_segment(server, corpus, seconds / rounds, args))
+                for label, matcher, audio, run_s in configs:
+                    segments[label].append(
+                        _measure_livecat(
+                            corpus,
+                            server,
+                            matcher=matcher,
+                            audio=audio,
+                            seconds=run_s / rounds,
+                            display_fps=args.display_fps,
+                            window=True,
+                            onset=round_number == 0,
+                        )
+                    )
             passthrough.terminate()
             passthrough.wait(timeout=10)
+            pt_feed = _merged_feed(pt_rounds)
             runs = {}
-            for label, matcher, audio, run_s in configs:
-                runs[label] = _measure_livecat(
-                    corpus,
-                    server,
-                    matcher=matcher,
-                    audio=audio,
-                    seconds=run_s,
-                    display_fps=args.display_fps,
-                    window=True,
-                )
+            for label, _matcher, audio, run_s in configs:
+                runs[label] = _merged_runs(segments[label])
                 runs[label]["seconds"] = run_s
                 runs[label]["audio"] = audio
             from livecat.live.devices import sounddevice
@@ -428,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         f"images/s; background load: {args.load} busy Python process(es)\n"
         f"pass-through client: onset-to-output {pt:.1f} ms; "
         f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s with the same display "
-        f"load",
+        f"load (per round: {pt_feed.get('per_round')}; {rounds} rounds taking turns with "
+        f"livecat)",
         flush=True,
     )
     block_ms = BLOCK / SR * 1000
@@ -461,9 +522,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"xruns in {run_s:.0f} s: livecat {r['xruns']} blocks flagged, "
-            f"{r['feed'].get('server_xruns')} server xruns; pass-through "
-            f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s (goal: none "
-            f"added); late grains {r['late']}, dropped blocks {r['dropped']}"
+            f"{r['feed'].get('server_xruns')} server xruns (per round: "
+            f"{r['feed'].get('per_round')}); pass-through {pt_feed.get('server_xruns')} server "
+            f"xruns in {seconds:.0f} s (goal: none added); late grains {r['late']}, dropped "
+            f"blocks {r['dropped']}"
         )
         pictures = r["pictures"] * 1000
         if pictures.size:
