@@ -109,6 +109,7 @@ def _client_feed(server: str, prefix: str, seconds: float) -> dict:
     client.connect_to(prefix)
     client.play()
     xruns_before, first = client.xruns, client.cycles
+    started = time.monotonic()
     time.sleep(seconds)
     last = client.cycles
     client.close()
@@ -116,6 +117,7 @@ def _client_feed(server: str, prefix: str, seconds: float) -> dict:
     finished = ring[np.arange(max(first, last - ring.size), last) % ring.size] / BLOCK
     return {
         "server_xruns": client.xruns - xruns_before,
+        "xrun_at_s": [round(t - started, 2) for t in client.xrun_times if t >= started],
         "feeder_finished_p50": float(np.percentile(finished, 50)),
         "feeder_finished_p99": float(np.percentile(finished, 99)),
     }
@@ -200,6 +202,22 @@ class Harvest:
         self.next = end
 
 
+def _cpu_times() -> np.ndarray:
+    """The machine's CPU time so far by kind (/proc/stat's first line, in clock ticks)."""
+    try:
+        with open("/proc/stat") as f:
+            return np.array(f.readline().split()[1:9], dtype=np.int64)
+    except OSError:
+        return np.zeros(8, np.int64)
+
+
+def _steal_percent(before: np.ndarray) -> float:
+    """Share of the CPU time since ``before`` that the hypervisor gave to other guests: on a
+    shared VM, the xruns no client can prevent."""
+    spent = _cpu_times() - before
+    return float(100.0 * spent[7] / max(int(spent.sum()), 1))
+
+
 def _passthrough_segment(server: str, corpus, seconds: float, args) -> dict:
     """The changing input through the pass-through client for ``seconds``, with the same
     display load livecat gets (here in another process than the client: the CPU load
@@ -213,10 +231,12 @@ def _passthrough_segment(server: str, corpus, seconds: float, args) -> dict:
     )
     busy.start()
     try:
-        return _result(
+        cpu = _cpu_times()
+        feed = _result(
             _run_client("feed", server, "--prefix", "passthrough", "--seconds", str(seconds)),
             timeout=seconds + 60,
         )
+        return {**feed, "steal_pct": _steal_percent(cpu)}
     finally:
         stop.set()
         busy.join(timeout=5)
@@ -229,6 +249,12 @@ def _merged_feed(feeds: list[dict]) -> dict:
     return {
         "server_xruns": sum(xruns),
         "per_round": xruns,
+        "steal_pct": [round(f.get("steal_pct", 0.0), 1) for f in feeds],
+        # Per round, xruns in each 10 s since the segment started: do they cluster early?
+        "by_10s": [
+            np.bincount((np.array(f.get("xrun_at_s", []), float) // 10).astype(int)).tolist()
+            for f in feeds
+        ],
         "feeder_finished_p50": float(np.median([f.get("feeder_finished_p50", 0) for f in feeds])),
         "feeder_finished_p99": float(max(f.get("feeder_finished_p99", 0) for f in feeds)),
     }
@@ -298,6 +324,7 @@ def _measure_livecat(
                 result["onset"] = []
                 time.sleep(ONSET_TRIALS)
             busy.start()
+            cpu = _cpu_times()
             feeder = _run_client("feed", server, "--prefix", "PortAudio", "--seconds", str(seconds))
             time.sleep(1.0)
             harvest = Harvest(player)
@@ -316,7 +343,7 @@ def _measure_livecat(
             result["callback"] = np.concatenate(harvest.callback)
             result["entry"] = np.concatenate(harvest.entry) if harvest.entry else np.zeros(0)
             result["pictures"] = np.array(display.picture_latency_s[before["pictures"] :])
-            result["feed"] = _result(feeder, timeout=60)
+            result["feed"] = {**_result(feeder, timeout=60), "steal_pct": _steal_percent(cpu)}
             result["busy_images"] = shown[0]
         except Exception as exc:  # reported, not hung
             result["error"] = repr(exc)
@@ -489,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         f"pass-through client: onset-to-output {pt:.1f} ms; "
         f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s with the same display "
         f"load (per round: {pt_feed.get('per_round')}; {rounds} rounds taking turns with "
-        f"livecat)",
+        f"livecat; CPU time stolen by the hypervisor per round: {pt_feed.get('steal_pct')} %)",
         flush=True,
     )
     block_ms = BLOCK / SR * 1000
@@ -525,7 +552,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['feed'].get('server_xruns')} server xruns (per round: "
             f"{r['feed'].get('per_round')}); pass-through {pt_feed.get('server_xruns')} server "
             f"xruns in {seconds:.0f} s (goal: none added); late grains {r['late']}, dropped "
-            f"blocks {r['dropped']}"
+            f"blocks {r['dropped']}; server xruns per 10 s of each round: livecat "
+            f"{r['feed'].get('by_10s')}, pass-through {pt_feed.get('by_10s')}; CPU time "
+            f"stolen by the hypervisor per round: {r['feed'].get('steal_pct')} %"
         )
         pictures = r["pictures"] * 1000
         if pictures.size:

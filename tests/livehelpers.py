@@ -149,12 +149,14 @@ class PlayRecord:
         self.cycles = 0
         self.lock = threading.Lock()
         self.xruns = 0
+        self.xrun_times: list[float] = []  # time.monotonic() of each
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     def _xrun(self, delay_usecs: float) -> None:
         self.xruns += 1
+        self.xrun_times.append(time.monotonic())
 
     def _process(self, frames: int) -> None:
         if self.first_frame < 0:
