@@ -365,6 +365,65 @@ def _measure_livecat(
     return result
 
 
+def _report(args, *, seconds: float, rounds: int, pt_latency, pt_feed: dict, runs: dict) -> None:
+    """Print the live figures."""
+    pt = np.median(pt_latency) * 1000 if pt_latency else float("nan")
+    print(
+        f"jackd {'-R (realtime)' if args.realtime else '--no-realtime'}, dummy backend, "
+        f"{BLOCK} frames at {SR} Hz; busy display: {args.display_fps:.0f} new 1280x720 "
+        f"images/s; background load: {args.load} busy Python process(es)\n"
+        f"pass-through client: onset-to-output {pt:.1f} ms; "
+        f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s with the same display "
+        f"load (per round: {pt_feed.get('per_round')}; {rounds} rounds taking turns with "
+        f"livecat; CPU time stolen by the hypervisor per round: {pt_feed.get('steal_pct')} %)",
+        flush=True,
+    )
+    block_ms = BLOCK / SR * 1000
+    for label, r in runs.items():
+        lc = np.median(r["onset"]) * 1000 if r["onset"] else float("nan")
+        run_s = r["seconds"]
+        print(f"\n[{label}]")
+        if r["audio"] == "rtmixer":
+            print(
+                f"feeder (Python, off the audio thread) per block, display busy "
+                f"({r['busy_images']} extra images decoded): p50 {_percent(r['callback'], 50)}, "
+                f"p99 {_percent(r['callback'], 99)} of the {block_ms:.2f} ms block; the JACK "
+                f"feeder client finished at p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, "
+                f"p99 {r['feed'].get('feeder_finished_p99', 0):.1%}"
+            )
+        else:
+            total = r["callback"] + r["entry"][: r["callback"].size]
+            print(
+                f"callback, display busy ({r['busy_images']} extra images decoded): p50 "
+                f"{_percent(r['callback'], 50)}, p99 {_percent(r['callback'], 99)} of the "
+                f"{block_ms:.2f} ms block (goal p99 <= 25%); from the audio cycle's start "
+                f"(GIL wait and the upstream feeder included): p50 {_percent(total, 50)}, p99 "
+                f"{_percent(total, 99)}, max {_percent(total, 100)}; the feeder itself "
+                f"finished at p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, p99 "
+                f"{r['feed'].get('feeder_finished_p99', 0):.1%}"
+            )
+        print(
+            f"onset-to-grain latency: livecat {lc:.1f} ms, pass-through {pt:.1f} ms, "
+            f"difference {lc - pt:+.1f} ms (goal <= +25 ms; {len(r['onset'])} trials)"
+        )
+        print(
+            f"xruns in {run_s:.0f} s: livecat {r['xruns']} blocks flagged, "
+            f"{r['feed'].get('server_xruns')} server xruns (per round: "
+            f"{r['feed'].get('per_round')}); pass-through {pt_feed.get('server_xruns')} server "
+            f"xruns in {seconds:.0f} s (goal: none added); late grains {r['late']}, dropped "
+            f"blocks {r['dropped']}; server xruns per 10 s of each round: livecat "
+            f"{r['feed'].get('by_10s')}, pass-through {pt_feed.get('by_10s')}; CPU time "
+            f"stolen by the hypervisor per round: {r['feed'].get('steal_pct')} %"
+        )
+        pictures = r["pictures"] * 1000
+        if pictures.size:
+            print(
+                f"picture latency (block arrival to image shown in the window): p50 "
+                f"{np.percentile(pictures, 50):.1f} ms, p99 {np.percentile(pictures, 99):.1f} "
+                f"ms over {pictures.size} changes (goal p99 <= 40 ms)"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--xrun-seconds", type=float, default=60.0)
@@ -502,67 +561,21 @@ def main(argv: list[str] | None = None) -> int:
                 runs[label]["audio"] = audio
             from livecat.live.devices import sounddevice
 
+            # Printed before PortAudio lets go of JACK: were that to abort, the figures are out.
+            _report(
+                args,
+                seconds=seconds,
+                rounds=rounds,
+                pt_latency=pt_latency,
+                pt_feed=pt_feed,
+                runs=runs,
+            )
             sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
     finally:
         for proc in load:
             proc.kill()
             proc.wait()
 
-    pt = np.median(pt_latency) * 1000 if pt_latency else float("nan")
-    print(
-        f"jackd {'-R (realtime)' if args.realtime else '--no-realtime'}, dummy backend, "
-        f"{BLOCK} frames at {SR} Hz; busy display: {args.display_fps:.0f} new 1280x720 "
-        f"images/s; background load: {args.load} busy Python process(es)\n"
-        f"pass-through client: onset-to-output {pt:.1f} ms; "
-        f"{pt_feed.get('server_xruns')} server xruns in {seconds:.0f} s with the same display "
-        f"load (per round: {pt_feed.get('per_round')}; {rounds} rounds taking turns with "
-        f"livecat; CPU time stolen by the hypervisor per round: {pt_feed.get('steal_pct')} %)",
-        flush=True,
-    )
-    block_ms = BLOCK / SR * 1000
-    for label, r in runs.items():
-        lc = np.median(r["onset"]) * 1000 if r["onset"] else float("nan")
-        run_s = r["seconds"]
-        print(f"\n[{label}]")
-        if r["audio"] == "rtmixer":
-            print(
-                f"feeder (Python, off the audio thread) per block, display busy "
-                f"({r['busy_images']} extra images decoded): p50 {_percent(r['callback'], 50)}, "
-                f"p99 {_percent(r['callback'], 99)} of the {block_ms:.2f} ms block; the JACK "
-                f"feeder client finished at p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, "
-                f"p99 {r['feed'].get('feeder_finished_p99', 0):.1%}"
-            )
-        else:
-            total = r["callback"] + r["entry"][: r["callback"].size]
-            print(
-                f"callback, display busy ({r['busy_images']} extra images decoded): p50 "
-                f"{_percent(r['callback'], 50)}, p99 {_percent(r['callback'], 99)} of the "
-                f"{block_ms:.2f} ms block (goal p99 <= 25%); from the audio cycle's start "
-                f"(GIL wait and the upstream feeder included): p50 {_percent(total, 50)}, p99 "
-                f"{_percent(total, 99)}, max {_percent(total, 100)}; the feeder itself "
-                f"finished at p50 {r['feed'].get('feeder_finished_p50', 0):.1%}, p99 "
-                f"{r['feed'].get('feeder_finished_p99', 0):.1%}"
-            )
-        print(
-            f"onset-to-grain latency: livecat {lc:.1f} ms, pass-through {pt:.1f} ms, "
-            f"difference {lc - pt:+.1f} ms (goal <= +25 ms; {len(r['onset'])} trials)"
-        )
-        print(
-            f"xruns in {run_s:.0f} s: livecat {r['xruns']} blocks flagged, "
-            f"{r['feed'].get('server_xruns')} server xruns (per round: "
-            f"{r['feed'].get('per_round')}); pass-through {pt_feed.get('server_xruns')} server "
-            f"xruns in {seconds:.0f} s (goal: none added); late grains {r['late']}, dropped "
-            f"blocks {r['dropped']}; server xruns per 10 s of each round: livecat "
-            f"{r['feed'].get('by_10s')}, pass-through {pt_feed.get('by_10s')}; CPU time "
-            f"stolen by the hypervisor per round: {r['feed'].get('steal_pct')} %"
-        )
-        pictures = r["pictures"] * 1000
-        if pictures.size:
-            print(
-                f"picture latency (block arrival to image shown in the window): p50 "
-                f"{np.percentile(pictures, 50):.1f} ms, p99 {np.percentile(pictures, 99):.1f} "
-                f"ms over {pictures.size} changes (goal p99 <= 40 ms)"
-            )
     return 0
 
 
