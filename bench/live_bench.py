@@ -180,6 +180,15 @@ def _busy_display(corpus, stop: threading.Event, shown: list[int], *, fps: float
             time.sleep(max(0.0, next_t - time.perf_counter()))
 
 
+def _busy_display_thread(corpus, *, fps: float):
+    """An unstarted busy-display thread, the event that stops it and its image count."""
+    stop, shown = threading.Event(), [0]
+    thread = threading.Thread(
+        target=_busy_display, args=(corpus, stop, shown), kwargs={"fps": fps}, daemon=True
+    )
+    return thread, stop, shown
+
+
 class Harvest:
     """Collects the player's timing rings every few seconds (they hold the last 16384
     blocks, 87 s at 256 frames; runs may be longer)."""
@@ -226,13 +235,7 @@ def _passthrough_segment(server: str, corpus, seconds: float, args) -> dict:
     """The changing input through the pass-through client for ``seconds``, with the same
     display load livecat gets (here in another process than the client: the CPU load
     without the GIL), so the xruns compare like for like."""
-    stop, shown = threading.Event(), [0]
-    busy = threading.Thread(
-        target=_busy_display,
-        args=(corpus, stop, shown),
-        kwargs={"fps": args.display_fps},
-        daemon=True,
-    )
+    busy, stop, _ = _busy_display_thread(corpus, fps=args.display_fps)
     busy.start()
     try:
         cpu = _cpu_times()
@@ -312,11 +315,7 @@ def _measure_livecat(
         settings=DisplaySettings(headless=not window, geometry=(0, 0, 1280, 720)),
     )
     result: dict = {}
-    stop = threading.Event()
-    shown = [0]
-    busy = threading.Thread(
-        target=_busy_display, args=(corpus, stop, shown), kwargs={"fps": display_fps}, daemon=True
-    )
+    busy, stop, shown = _busy_display_thread(corpus, fps=display_fps)
 
     def control() -> None:
         try:
