@@ -286,6 +286,51 @@ def test_an_input_file_is_played_through_the_same_path_in_real_time(
     _assert_sounds_like(client.recorded[rec_from : client.rec_pos], cut, recording_late_by_s=1.0)
 
 
+# PortAudio's teardown as Debian's PortAudio 19.6 does it on a loaded JACK server: an
+# assertion (``pa_jack.c: CleanUpStream: Assertion err == 0``) that aborts the process.
+_ABORTING_TEARDOWN = """
+import os, runpy, sys
+import sounddevice
+sounddevice._StreamBase.close = lambda *args, **kwargs: os.abort()
+sounddevice._terminate = os.abort
+sys.argv = ["livecat", *sys.argv[1:]]
+runpy.run_module("livecat", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("audio", ["python", "rtmixer"])
+def test_nothing_is_lost_when_portaudio_would_abort_at_exit(corpus_dir, servers, tmp_path, audio):
+    """livecat writes everything and exits 0 without closing the stream or terminating
+    PortAudio, so a PortAudio that aborts there costs nothing."""
+    _, env = servers
+    corpus = Corpus.open(corpus_dir)
+    mediagen.write_audio(tmp_path / "cut.wav", _cut(corpus, 1, 2.0, 1.5), sr_hz=SR)
+    matches = tmp_path / "matches.csv"
+    args = ["--headless", "--input-file", str(tmp_path / "cut.wav"), "--matches", str(matches)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _ABORTING_TEARDOWN,
+            "live",
+            str(corpus_dir),
+            *args,
+            "--audio",
+            audio,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stopped after 1." in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "matches.csv"]
+    rows = _rows(matches)
+    assert float(rows[-1]["t_s"]) > 1.0, rows[-1]  # the whole run, not a prefix
+    assert {r["source"] for r in rows if int(r["entry"]) >= 0} >= {str(corpus.sources[1].path)}
+
+
 @pytest.mark.parametrize("audio", ["python", "rtmixer"])
 def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, audio):
     """The server goes away: the window stays up with an INPUT LOST badge, livecat checks

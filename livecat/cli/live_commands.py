@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from livecat.cli import output_options
 from livecat.cli.engine_options import (
@@ -485,7 +487,7 @@ def run_live(args: argparse.Namespace) -> int:
     finally:
         for endpoint in osc:
             endpoint.close()
-        player.stop()
+        player.stop(release=False)  # closed by the process's end: see _leave
         session.close()
         outputs.close()
         if midi_port is not None:
@@ -507,18 +509,27 @@ def run_live(args: argparse.Namespace) -> int:
     player.close()
     if player.matcher_error is not None:  # a bug, not a user error: say so and fail
         print(f"livecat: the matcher stopped: {player.matcher_error!r}", file=sys.stderr)
-        return 1
+        _leave(1)
     if player.restart_wanted and not display.stop_requested:
         print("livecat: the audio device is back: restarting", file=sys.stderr, flush=True)
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "livecat", *sys.argv[1:]])
-    if player.stuck:
-        # PortAudio still holds a stream whose server vanished; its exit handler would block
-        # on it. Everything of ours is written and closed: leave without it.
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(0)
-    return 0
+    _leave(0)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process without PortAudio's teardown, once everything of ours is written.
+
+    Closing a stream and ``Pa_Terminate`` are where PortAudio talks to the sound server one
+    last time, and both can go wrong in ways Python cannot catch: Debian's PortAudio 19.6
+    aborts the process when JACK refuses a port unregister or a deactivate (PortAudio issue
+    #819; seen here on a loaded machine), and it blocks for good on a server that vanished.
+    The stream is already stopped; the server drops the client when the process ends.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _start_osc(args: argparse.Namespace, session) -> list:

@@ -331,7 +331,7 @@ class LivePlayer:
         self._reconnector: threading.Thread | None = None
         self._abandoned: list[Any] = []
         self.restart_wanted = False  # the device is back after a loss: restart the process
-        self.stuck = False  # PortAudio did not let go of a dead stream: exit without it
+        self.stuck = False  # PortAudio did not let go of a dead stream (its exit would block)
         self.started_at = 0.0
         self._channels = (
             [c - 1 for c in settings.input_channels] if settings.input_channels else None
@@ -861,15 +861,23 @@ class LivePlayer:
                 return
             self._stop.wait(1.0)
 
-    def stop(self) -> None:
+    def stop(self, *, release: bool = True) -> None:
         """Stop within a second, even if the stream hangs: a stream that is not running any
-        more is abandoned rather than closed (PortAudio may block on it)."""
+        more is abandoned rather than closed (PortAudio may block on it).
+
+        ``release=False`` stops the stream (silence, ports disconnected) but leaves it to
+        PortAudio, for a process about to end with ``os._exit``: Debian's PortAudio 19.6
+        aborts the whole process when JACK refuses a port unregister during close
+        (``pa_jack.c: CleanUpStream: Assertion err == 0``), which a loaded server does.
+        """
         self._stop.set()
         with contextlib.suppress(RuntimeError):  # the audio thread may release it first
             self._wake.release()
         stream, self.stream = self.stream, None
         if stream is not None and stream.active:
-            closer = threading.Thread(target=self._close, args=(stream,), daemon=True)
+            closer = threading.Thread(
+                target=self._close, args=(stream,), kwargs={"release": release}, daemon=True
+            )
             closer.start()
             closer.join(timeout=0.5)
             self.stuck = closer.is_alive()
@@ -880,10 +888,11 @@ class LivePlayer:
                 thread.join(timeout=0.3)
 
     @staticmethod
-    def _close(stream: Any) -> None:
+    def _close(stream: Any, *, release: bool) -> None:
         with contextlib.suppress(Exception):
             stream.stop(ignore_errors=True)
-            stream.close(ignore_errors=True)
+            if release:
+                stream.close(ignore_errors=True)
 
     # -- figures for the HUD and the benchmarks ------------------------------------------------
     def _recent(self, ring: np.ndarray, last: int | None) -> np.ndarray:
