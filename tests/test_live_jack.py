@@ -240,6 +240,23 @@ def test_sigterm_closing_the_window_and_q_twice_end_it_within_a_second(
     assert stop_s < 1.0, stop_s
 
 
+def test_input_channels_jack_does_not_have_are_one_clear_line(corpus_dir, servers):
+    """A VJ's "3,4" on a two-port JACK system: livecat names the device and its count, where
+    PortAudio alone says only "Invalid number of channels"."""
+    _, env = servers
+    live = _live(corpus_dir, env, "--headless", "--input-channels", "3,4")
+    try:
+        _, err = live.communicate(timeout=30)
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode == 2, err
+    assert err.strip().splitlines() == [
+        "livecat: --input-channels 3,4: input device 0 'system' has 2 channels "
+        "(see `livecat devices`)"
+    ], err
+
+
 @pytest.mark.parametrize("audio", ["python", "rtmixer"])
 def test_an_input_file_is_played_through_the_same_path_in_real_time(
     corpus_dir, servers, tmp_path, audio

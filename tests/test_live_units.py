@@ -205,6 +205,8 @@ class FakeSoundDevice:
 
         return Stream
 
+    default = SimpleNamespace(device=(0, 1))
+
     def query_devices(self):
         return self.devices
 
@@ -254,6 +256,30 @@ def test_a_refused_rate_says_what_the_device_accepts(corpus, fake_sd):
     message = str(error.value)
     assert "refused 48000 Hz" in message and "input accepts 44100" in message
     assert "jackd -r 48000" in message and "\n" not in message
+
+
+def test_input_channels_the_device_lacks_are_refused_naming_its_count(corpus, fake_sd):
+    def start(**settings):
+        fake_sd.opened.clear()
+        player = LivePlayer(
+            corpus, engine_settings=EngineSettings(), settings=LiveSettings(**settings)
+        )
+        try:
+            player.start()
+        finally:
+            player.stop()
+            player.close()
+
+    with pytest.raises(DeviceError) as error:
+        start(input_channels=(3, 4))  # the default input, 'Mic', has two
+    assert str(error.value) == (
+        "--input-channels 3,4: input device 0 'Mic' has 2 channels (see `livecat devices`)"
+    )
+    assert not fake_sd.opened
+    with pytest.raises(DeviceError, match=r"^--input-channels 19: input device 2 'Scarlett"):
+        start(input_device="scarlett", input_channels=(19,))
+    start(input_device="scarlett", input_channels=(17, 18))
+    assert fake_sd.opened[0][1]["channels"] == (18, None)
 
 
 def test_devices_match_by_index_or_name_substring(monkeypatch):

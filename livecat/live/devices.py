@@ -3,6 +3,7 @@ errors that list the candidates."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from livecat.errors import DeviceError
@@ -65,6 +66,26 @@ def resolve_device(spec: str | int | None, *, kind: str) -> int | None:
     if len(exact) == 1:
         return int(exact[0]["index"])
     raise DeviceError(f"{kind} device {spec!r} is ambiguous: {_listing(matches, 'candidates')}")
+
+
+def check_input_channels(device: int | None, channels: Sequence[int]) -> None:
+    """Refuse ``--input-channels`` beyond what the input device has, naming the device and its
+    count: PortAudio itself only says "Invalid number of channels"."""
+    if not channels:
+        return
+    index = device
+    if index is None:
+        index = int(sounddevice().default.device[0])
+    found = [d for d in _devices() if d["index"] == index]
+    if not found:  # no default input: PortAudio's own error says so
+        return
+    have = int(found[0]["max_input_channels"])
+    if max(channels) > have:
+        wanted = ",".join(str(c) for c in channels)
+        raise DeviceError(
+            f"--input-channels {wanted}: input device {index} {found[0]['name']!r} has "
+            f"{have} channel{'s' if have != 1 else ''} (see `livecat devices`)"
+        )
 
 
 def _listing(devices: list[dict[str, Any]], title: str = "available") -> str:

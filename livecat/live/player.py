@@ -63,7 +63,12 @@ import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.errors import DeviceError, ParameterError
-from livecat.live.devices import resolve_device, sounddevice, supported_rates
+from livecat.live.devices import (
+    check_input_channels,
+    resolve_device,
+    sounddevice,
+    supported_rates,
+)
 from livecat.live.rtaudio import RtAudio
 from livecat.media import decode_audio
 from livecat.synthesis import Engine, EngineSettings
@@ -738,6 +743,7 @@ class LivePlayer:
             if self.rt is not None:
                 if self.file_audio is None:
                     in_dev = resolve_device(s.input_device, kind="input")
+                    check_input_channels(in_dev, s.input_channels or ())
                     if not (s.grains or s.dry):
                         out_dev = None
                 stream = self.rt.open(
@@ -749,6 +755,7 @@ class LivePlayer:
                 )
             else:
                 in_dev = resolve_device(s.input_device, kind="input")
+                check_input_channels(in_dev, s.input_channels or ())
                 in_channels = max(self._channels) + 1 if self._channels else 1
                 if s.grains or s.dry:
                     stream = sd.Stream(
