@@ -163,9 +163,9 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from None
     config = Config(path=path, lines=_key_lines(text))
-    for key in data:
+    for key, value in data.items():
         if key not in TOP_KEYS:
-            raise config.error("", key, f"unknown key {key!r} (known: {', '.join(TOP_KEYS)})")
+            raise config.error("", key, _unknown_top_level(key, value))
     corpora = data.get("corpora", [])
     if isinstance(corpora, str):
         corpora = [corpora]
@@ -190,6 +190,16 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
             raise config.error("params", key, str(exc)) from None
     config.midi = _midi(data.get("midi", {}), config)
     return config
+
+
+def _unknown_top_level(key: str, value: Any) -> str:
+    """Say what an unknown top-level entry is and, for a live parameter, where it goes."""
+    known = "corpora = [...], [setup], [params], [midi]"
+    if isinstance(value, dict):
+        return f"unknown table [{key}] (known: {known})"
+    if key in PARAMS_BY_NAME:
+        return f"{key!r} is a live parameter: put it under [params]"
+    return f"unknown key {key!r} (known: {known}; start-up flags go under [setup])"
 
 
 def _midi(data: dict[str, Any], config: Config) -> MidiConfig:
