@@ -348,6 +348,26 @@ def test_nothing_is_lost_when_portaudio_would_abort_at_exit(corpus_dir, servers,
     assert {r["source"] for r in rows if int(r["entry"]) >= 0} >= {str(corpus.sources[1].path)}
 
 
+def test_devices_lists_jack_and_ends_without_portaudio_teardown(servers):
+    """`livecat devices` opens PortAudio's JACK client to list the ports; a PortAudio that
+    aborts while terminating must not turn a good listing into a crash."""
+    _, env = servers
+    result = subprocess.run(
+        [sys.executable, "-c", _ABORTING_TEARDOWN, "devices"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("<>   0  system  (JACK Audio Connection Kit; 2 in, 2 out") for line in lines
+    ), lines
+    assert "(< default input, > default output)" in lines, lines
+    assert "MIDI inputs (live --midi-input):" in lines, lines
+
+
 @pytest.mark.parametrize("audio", ["python", "rtmixer"])
 def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, audio):
     """The server goes away: the window stays up with an INPUT LOST badge, livecat checks

@@ -231,7 +231,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     devices.set_defaults(run=run_devices)
 
 
-def run_devices(args: argparse.Namespace) -> int:
+def run_devices(args: argparse.Namespace) -> NoReturn:
     from livecat.live import describe_devices
 
     print(describe_devices())
@@ -245,7 +245,7 @@ def run_devices(args: argparse.Namespace) -> int:
         midi = f"({str(exc).splitlines()[0]})"
     print("MIDI inputs (live --midi-input):")
     print("\n".join(line if line.startswith("  ") else f"  {line}" for line in midi.splitlines()))
-    return 0
+    _leave(0)  # PortAudio's JACK client was opened to list the devices: see _leave
 
 
 @contextlib.contextmanager
