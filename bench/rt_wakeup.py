@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from live_bench import _cpu_times, _steal_percent  # the live benchmark's steal figures
 
 PROBE_C = r"""
 #define _GNU_SOURCE
@@ -84,18 +85,6 @@ def _compile(directory: Path) -> ctypes.CDLL:
         check=True,
     )
     return ctypes.CDLL(str(library))
-
-
-def _cpu_times() -> np.ndarray:
-    """The machine's CPU time so far by kind (/proc/stat's first line, in clock ticks)."""
-    with open("/proc/stat") as f:
-        return np.array(f.readline().split()[1:9], dtype=np.int64)
-
-
-def _steal_percent(before: np.ndarray) -> float:
-    """Share of the CPU time since ``before`` that the hypervisor gave to other guests."""
-    spent = _cpu_times() - before
-    return float(100.0 * spent[7] / max(int(spent.sum()), 1))
 
 
 def _display_load(stop: threading.Event, *, fps: float = 60.0) -> None:
