@@ -116,6 +116,23 @@ def test_bad_input_gives_one_line_and_no_partial_output(corpus_and_media, tmp_pa
     assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*tmp*")) == []
 
 
+def test_a_target_that_never_opens_the_gate_is_rendered_and_said_so(corpus_and_media, tmp_path):
+    corpus_dir, media = corpus_and_media
+    quiet = tmp_path / "quiet.wav"
+    mediagen.write_audio(quiet, mediagen.tone(440, duration_s=1.0, level_db=-67), sr_hz=SR)
+    result = _livecat("render", corpus_dir, quiet, "-o", tmp_path / "q.mp4")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"livecat: nothing in {quiet} rose above the silence gate (-55 dBFS): no footage was "
+        "chosen; a lower --gate matches quieter sound"
+    )
+    result = _livecat("render", corpus_dir, quiet, "-o", tmp_path / "q.mp4", "--gate", "-80")
+    assert result.returncode == 0, result.stderr
+    assert "silence gate" not in result.stderr and " 0 jumps" not in result.stderr
+    result = _livecat("render", corpus_dir, media["target"], "-o", tmp_path / "t.mp4")
+    assert "silence gate" not in result.stderr, result.stderr
+
+
 def test_interrupted_render_leaves_no_file(corpus_and_media, tmp_path):
     corpus_dir, media = corpus_and_media
     out = tmp_path / "out.mp4"
