@@ -194,7 +194,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
 
 def _unknown_top_level(key: str, value: Any) -> str:
     """Say what an unknown top-level entry is and, for a live parameter, where it goes."""
-    known = "corpora = [...], [setup], [params], [midi]"
+    known = ", ".join("corpora = [...]" if k == "corpora" else f"[{k}]" for k in TOP_KEYS)
     if isinstance(value, dict):
         return f"unknown table [{key}] (known: {known})"
     if key in PARAMS_BY_NAME:

@@ -740,12 +740,12 @@ class LivePlayer:
         in_dev = out_dev = None
         try:
             out_dev = resolve_device(s.output_device, kind="output")
+            if self.file_audio is None:  # the device is the input
+                in_dev = resolve_device(s.input_device, kind="input")
+                check_input_channels(in_dev, s.input_channels or ())
             if self.rt is not None:
-                if self.file_audio is None:
-                    in_dev = resolve_device(s.input_device, kind="input")
-                    check_input_channels(in_dev, s.input_channels or ())
-                    if not (s.grains or s.dry):
-                        out_dev = None
+                if self.file_audio is None and not (s.grains or s.dry):
+                    out_dev = None
                 stream = self.rt.open(
                     in_dev=in_dev, out_dev=out_dev, channels=self._channels, kwargs=kwargs
                 )
@@ -754,8 +754,6 @@ class LivePlayer:
                     device=out_dev, channels=None, callback=self._output_callback, **kwargs
                 )
             else:
-                in_dev = resolve_device(s.input_device, kind="input")
-                check_input_channels(in_dev, s.input_channels or ())
                 in_channels = max(self._channels) + 1 if self._channels else 1
                 if s.grains or s.dry:
                     stream = sd.Stream(
