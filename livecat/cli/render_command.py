@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         f"{report.decisions} decisions; {report.speed:.1f}x real time",
         file=sys.stderr,
     )
-    if report.jumps == 0 and report.decisions > 0:  # the first pick above the gate is a jump
+    if report.gate_never_opened:
         print(
             f"livecat: nothing in {args.target} rose above the silence gate "
             f"({settings.gate_db:g} dBFS): no footage was chosen; a lower --gate matches "

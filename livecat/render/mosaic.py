@@ -46,6 +46,12 @@ class RenderReport:
         """Seconds of target rendered per wall-clock second."""
         return self.duration_s / self.wall_s if self.wall_s else math.inf
 
+    @property
+    def gate_never_opened(self) -> bool:
+        """Every decision fell under the silence gate, so no footage was chosen: the engine
+        counts the first pick after the gate opens as a jump."""
+        return self.decisions > 0 and self.jumps == 0
+
 
 def corpus_fps(corpus: Corpus) -> float:
     """The frame rate most of the corpus's entries come at."""
