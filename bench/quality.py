@@ -6,7 +6,8 @@ music  — a Bach chorale melody from music21's bundled corpus, rendered by Flui
          the pitch-class F1 between the target's sounding notes and the chosen entries' notes,
          for livecat's default and for the original method (raw 16 kHz power spectrum of
          each picture's 1/fps slice, Euclidean nearest slice), both measured here; and, for
-         reference, the original's descriptor inside livecat's engine (``--plain``).
+         reference, livecat at a live set's timing (``--lead 0``) and the original's
+         descriptor inside livecat's engine (``--plain``).
 speech — espeak-ng: corpus = one voice reading one text, target = another voice, other words.
          Reports the correlation of the loudness envelopes (dB; 40 ms frames = one
          per picture at 25 fps, and 20 ms) of target and output.
@@ -124,38 +125,49 @@ def bench_music(
                 if not target_wav.exists():
                     mediagen.render_midi_notes(target_notes, program=program, path_wav=target_wav)
                 f1 = {"original": original_f1(corpus_16k, target_wav, target_notes, corpus_notes)}
-                for name, settings in (
-                    ("livecat", EngineSettings()),
-                    ("seed", EngineSettings.plain()),
+                for name, corpus_name, settings, lead_s in (
+                    ("livecat", "livecat", EngineSettings(), None),
+                    ("live timing", "livecat", EngineSettings(), 0.0),
+                    ("seed", "seed", EngineSettings.plain(), None),
                 ):
                     matches = d / "matches.csv"
                     render(
-                        Corpus.open(corpora[name]),
+                        Corpus.open(corpora[corpus_name]),
                         target_wav,
                         d / "out.mp4",
                         settings=settings,
                         matches=matches,
                         fps=FPS,
+                        lead_s=lead_s,
                     )
                     f1[name] = pitch_class_f1(_read_matches(matches), target_notes, corpus_notes)
-                table.append((label, f1["livecat"], f1["original"], f1["seed"]))
+                table.append((label, f1["livecat"], f1["original"], f1["live timing"], f1["seed"]))
                 summary.setdefault(texture, []).append(table[-1][1:])
     print(f"music: {SCORE}, corpus on GM piano at {corpus_bpm} bpm, targets at {target_bpm} bpm")
-    print(f"  {'target':<32} {'livecat':>8} {'original':>9} {'gain':>7} {'seed in engine':>15}")
-    for label, ours, theirs, seed in table:
-        print(f"  {label:<32} {ours:8.3f} {theirs:9.3f} {ours - theirs:+7.3f} {seed:15.3f}")
+    print(
+        f"  {'target':<32} {'livecat':>8} {'original':>9} {'gain':>7} {'live timing':>12} "
+        f"{'seed in engine':>15}"
+    )
+    for label, ours, theirs, live, seed in table:
+        print(
+            f"  {label:<32} {ours:8.3f} {theirs:9.3f} {ours - theirs:+7.3f} {live:12.3f} "
+            f"{seed:15.3f}"
+        )
     out = []
     for texture, rows in summary.items():
-        ours, theirs, seed = (float(v) for v in np.mean(rows, axis=0))
+        ours, theirs, live, seed = (float(v) for v in np.mean(rows, axis=0))
         print(
-            f"  mean over {texture} targets: livecat {ours:.3f}, original {theirs:.3f}, "
-            f"seed descriptor in livecat's engine {seed:.3f}"
+            f"  mean over {texture} targets: livecat {ours:.4f}, original {theirs:.4f}, "
+            f"livecat at a live set's timing (--lead 0) {live:.4f}, seed descriptor in "
+            f"livecat's engine {seed:.4f}"
         )
         out += [
-            (f"music F1 {texture}, livecat (goal >= 0.80)", f"{ours:.3f}"),
-            (f"music F1 {texture}, original method", f"{theirs:.3f}"),
-            (f"music F1 {texture}, gain (goal >= +0.25)", f"{ours - theirs:+.3f}"),
-            (f"music F1 {texture}, seed descriptor in livecat's engine", f"{seed:.3f}"),
+            (f"music F1 {texture}, livecat (goal >= 0.80)", f"{ours:.4f}"),
+            (f"music F1 {texture}, original method", f"{theirs:.4f}"),
+            # Four places: a gain just short of the goal must not print as the goal.
+            (f"music F1 {texture}, gain (goal >= +0.25)", f"{ours - theirs:+.4f}"),
+            (f"music F1 {texture}, livecat at a live set's timing", f"{live:.4f}"),
+            (f"music F1 {texture}, seed descriptor in livecat's engine", f"{seed:.4f}"),
         ]
     return out
 

@@ -146,3 +146,111 @@ def test_interrupted_render_leaves_no_file(corpus_and_media, tmp_path):
             Corpus.open(corpus_dir), media["target"], out, progress=stop, matches=tmp_path / "m.csv"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+# -- keeping time with the target (the lead) -------------------------------------------------
+STEP_PITCHES_HZ = [220 * 2 ** (k / 12) for k in (0, 2, 4, 5, 7, 9, 11, 12)]
+
+
+@pytest.fixture(scope="module")
+def note_steps(tmp_path_factory) -> tuple[Path, Path, list[tuple[float, float]], list[float]]:
+    """A corpus of eight notes (0.5 s each, twice over in two orders) and a target that
+    changes between them at uneven times: (corpus, target, [(change_s, pitch_hz)], the
+    corpus's pitch in each of its 0.5 s)."""
+    d = tmp_path_factory.mktemp("steps")
+    rng = np.random.default_rng(7)
+    order = list(rng.permutation(8)) + list(rng.permutation(8))
+    corpus_pitches = [STEP_PITCHES_HZ[i] for i in order]
+    corpus_sound = mediagen.tone_sequence(corpus_pitches, note_s=0.5, sr_hz=SR)
+    mediagen.write_video(
+        d / "notes.mp4", fps=25, size=(64, 48), duration_s=8.0, audio=corpus_sound, sr_hz=SR
+    )
+    build_corpus([d / "notes.mp4"], d / "corpus")
+    changes, parts, t = [], [], 0.0
+    previous = -1
+    for _ in range(24):
+        pick = int(rng.choice([i for i in range(8) if i != previous]))
+        note_s = float(rng.uniform(0.2, 0.45))
+        parts.append(mediagen.tone_sequence([STEP_PITCHES_HZ[pick]], note_s=note_s, sr_hz=SR))
+        changes.append((t, STEP_PITCHES_HZ[pick]))
+        t += parts[-1].size / SR
+        previous = pick
+    mediagen.write_audio(d / "target.wav", np.concatenate(parts), sr_hz=SR)
+    return d / "corpus", d / "target.wav", changes, corpus_pitches
+
+
+def _reaction_ms(matches: Path, note_steps, *, fps: float) -> float:
+    """Median time from each note change of the target to the first picture (at its middle)
+    whose footage plays the new note."""
+    _, _, changes, corpus_pitches = note_steps
+    rows = list(csv.DictReader(matches.open()))
+    middle_s = np.array([float(r["t_s"]) for r in rows]) + 0.5 / fps
+    shown = np.array([corpus_pitches[int(float(r["source_t_s"]) / 0.5) % 16] for r in rows])
+    delays = []
+    for (change_s, pitch), (next_s, _) in zip(changes, [*changes[1:], (1e9, 0.0)], strict=True):
+        hit = np.flatnonzero((middle_s > change_s - 0.05) & (middle_s < next_s) & (shown == pitch))
+        if change_s > 0 and hit.size:
+            delays.append(middle_s[hit[0]] - change_s)
+    assert len(delays) >= 20, delays
+    return 1000 * float(np.median(delays))
+
+
+def test_the_render_keeps_time_with_the_target_and_lead_0_trails_it_like_a_live_set(
+    note_steps, tmp_path
+):
+    corpus_dir, target, _, _ = note_steps
+    corpus = Corpus.open(corpus_dir)
+    fps = 200.0  # a picture every 5 ms: the grid the delays are read on
+    report = render(corpus, target, tmp_path / "a.mp4", fps=fps, matches=tmp_path / "a.csv")
+    assert report.lead_s == pytest.approx(0.0148 + 512 / SR, abs=5e-4)  # window + one hop
+    on_time = _reaction_ms(tmp_path / "a.csv", note_steps, fps=fps)
+    render(corpus, target, tmp_path / "b.mp4", fps=fps, matches=tmp_path / "b.csv", lead_s=0)
+    live = _reaction_ms(tmp_path / "b.csv", note_steps, fps=fps)
+    assert abs(on_time) <= 11.0, on_time  # within one hop of the change
+    assert 15.0 <= live <= 40.0, live  # the engine's reaction time, as a live set shows it
+    assert live - on_time == pytest.approx(report.lead_s * 1000, abs=6.0)
+
+
+def test_a_lead_moves_the_live_twin_earlier_by_exactly_that(note_steps, tmp_path):
+    corpus_dir, target, _, _ = note_steps
+    corpus = Corpus.open(corpus_dir)
+    fps, shift = 100.0, 3  # a lead of 3 pictures
+    render(corpus, target, tmp_path / "a.mp4", fps=fps, matches=tmp_path / "a.csv", lead_s=0)
+    render(
+        corpus, target, tmp_path / "b.mp4", fps=fps, matches=tmp_path / "b.csv", lead_s=shift / fps
+    )
+    live = [r for r in csv.DictReader((tmp_path / "a.csv").open())]
+    led = [r for r in csv.DictReader((tmp_path / "b.csv").open())]
+    key = ("entry", "source_t_s", "distance")
+    assert [[r[k] for k in key] for r in led[:-shift]] == [
+        [r[k] for k in key] for r in live[shift:]
+    ]
+    # The sound too: the led render's is the live twin's, shift/fps earlier (AAC-coded both).
+    a, b = mediagen.read_audio(tmp_path / "a.mp4"), mediagen.read_audio(tmp_path / "b.mp4")
+    n = min(a.size, b.size) - SR // 4
+    lags = np.arange(0, 2 * round(SR * shift / fps))
+    corr = [float(np.dot(a[lag : lag + n], b[:n])) for lag in lags]
+    assert abs(int(lags[int(np.argmax(corr))]) - round(SR * shift / fps)) <= 2
+
+
+def test_the_mixed_in_target_stays_in_place_whatever_the_lead(note_steps, tmp_path):
+    corpus_dir, target, _, _ = note_steps
+    render(Corpus.open(corpus_dir), target, tmp_path / "t.mp4", mix_target=1.0, lead_s=0.05)
+    out, original = mediagen.read_audio(tmp_path / "t.mp4"), mediagen.read_audio(target)
+    n = original.size - SR // 2
+    lags = np.arange(-SR // 20, SR // 20)
+    corr = [
+        float(np.dot(out[max(lag, 0) : max(lag, 0) + n], original[max(-lag, 0) :][:n]))
+        for lag in lags
+    ]
+    assert abs(int(lags[int(np.argmax(corr))])) <= 2
+
+
+def test_a_lead_out_of_range_is_one_line(corpus_and_media, tmp_path):
+    corpus_dir, media = corpus_and_media
+    result = _livecat(
+        "render", corpus_dir, media["target"], "-o", tmp_path / "o.mp4", "--lead", "-0.01"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "livecat: --lead must be 0..1 s, got -0.01", result.stderr
+    assert list(tmp_path.iterdir()) == []

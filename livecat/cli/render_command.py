@@ -43,6 +43,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="0..1",
         help="mix the target itself into the output sound (default 0)",
     )
+    p.add_argument(
+        "--lead",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="show pictures and play grains this much earlier than the engine decided them, "
+        "so the mosaic keeps time with the target (default: the engine's reaction time, "
+        "25 ms at the defaults; 0 renders exactly what a live set would show and play)",
+    )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (20)")
     p.add_argument("--preset", default="superfast", help="x264 speed preset (superfast)")
     add_engine_options(p)
@@ -83,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             fps=args.fps,
             matches=args.matches,
             mix_target=args.mix_target,
+            lead_s=args.lead,
             crf=args.crf,
             preset=args.preset,
             progress=progress,
@@ -93,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"rendered {report.output}: {report.duration_s:.1f} s, {report.images} pictures at "
         f"{report.fps:g} fps, {report.size[0]}x{report.size[1]}, {report.jumps} jumps in "
-        f"{report.decisions} decisions; {report.speed:.1f}x real time",
+        f"{report.decisions} decisions, {report.lead_s * 1000:.0f} ms lead; "
+        f"{report.speed:.1f}x real time",
         file=sys.stderr,
     )
     if report.gate_never_opened:

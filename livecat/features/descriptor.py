@@ -160,6 +160,16 @@ class DescriptorParams:
         """Window length in seconds."""
         return self.n_fft / self.sr_hz
 
+    @property
+    def delay_s(self) -> float:
+        """How long after a change in the sound the change holds half of the analysis
+        window's energy (the window's square, since descriptors come from the power
+        spectrum): from then on the descriptor looks more like the new sound than the old.
+        14.8 ms for the default low-delay window; half the window for Hann."""
+        weight = _analyser(self).window[::-1] ** 2
+        half = np.cumsum(weight)
+        return float(np.searchsorted(half, 0.5 * half[-1])) / self.sr_hz
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -1,8 +1,10 @@
 """``livecat render``: run the engine over a target file and encode what it picks.
 
-The target is fed to the same :class:`~livecat.synthesis.Engine` the live player runs, in
-blocks that end at each output picture's time, so a render is what a live set with that input
-would have shown and played.
+The target is fed to the same :class:`~livecat.synthesis.Engine` the live player runs, so a
+render is what a live set with that input would have shown and played, moved earlier by one
+constant, ``lead_s``: a live set's pictures and grains follow a change in its input by the
+engine's reaction time (:attr:`Engine.reaction_s`, 25 ms at the defaults), which a render,
+knowing the whole target, takes out. ``lead_s=0`` renders the live set exactly.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class RenderReport:
     wall_s: float
     jumps: int
     decisions: int
+    lead_s: float = 0.0
 
     @property
     def speed(self) -> float:
@@ -141,6 +144,7 @@ def render(
     fps: float | None = None,
     matches: str | os.PathLike[str] | None = None,
     mix_target: float = 0.0,
+    lead_s: float | None = None,
     crf: int = 20,
     preset: str = "superfast",
     progress: Callable[[float, float], None] | None = None,
@@ -158,6 +162,11 @@ def render(
     mix_target : float, 0..1
         Crossfade of the output sound: the target at ``mix_target``, the grains at
         ``1 - mix_target``.
+    lead_s : float, optional
+        Show every picture and play every grain this much earlier than the engine decided
+        it, so the mosaic keeps time with the target instead of trailing it; defaults to the
+        engine's reaction time (:attr:`Engine.reaction_s`). 0: exactly what a live set with
+        this input shows and plays.
     progress : callable(done_s, total_s), optional
     """
     started = time.perf_counter()
@@ -171,19 +180,43 @@ def render(
     width, height = size or corpus_size(corpus)
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
-    settings = (settings or EngineSettings()).with_(dry=mix_target, wet=1.0 - mix_target)
+    # The target is mixed in here, not by the engine, so it stays in place when the grains
+    # are moved earlier by the lead.
+    settings = (settings or EngineSettings()).with_(dry=0.0, wet=1.0 - mix_target)
     sr = corpus.grain_sr_hz
     duration_s = audio.size / sr
     image_count = max(1, math.ceil(duration_s * fps - 1e-9))
     max_block = int(math.ceil(sr / fps)) + 1
     engine = Engine(corpus, settings=settings, max_block=max_block)
     engine.reset()
+    lead_s = engine.reaction_s if lead_s is None else float(lead_s)
+    if not 0.0 <= lead_s <= 1.0:
+        raise ParameterError(f"--lead must be 0..1 s, got {lead_s:g}")
+    lead = round(lead_s * sr)
     rate = rate_fraction(fps)
     log = MatchLog(matches, corpus) if matches else None
     pictures = _PictureMaker(corpus, width=width, height=height)
     total = round(image_count * sr / float(rate))
-    audio = np.pad(audio, (0, max(0, total - audio.size)))
-    engine.precompute_input(audio)
+    # The engine hears the target and then ``lead`` samples of silence; what it plays at
+    # sample j belongs in the output at j - lead.
+    heard = np.pad(audio, (0, max(0, total + lead - audio.size)))
+    engine.precompute_input(heard)
+    fed = 0
+
+    def feed(until: int, writer: BackgroundWriter) -> None:
+        """Run the engine up to input sample ``until``; queue its sound at its place."""
+        nonlocal fed
+        while fed < until:
+            stop = min(until, fed + max_block)
+            sound = engine.process(heard[fed:stop])  # a fresh array: safe to queue as is
+            first = max(fed, lead)
+            if stop > first:
+                sound = sound[first - fed :]
+                if mix_target:
+                    sound += mix_target * heard[first - lead : stop - lead]
+                writer.write_audio(sound)
+            fed = stop
+
     # The three stages below are the parallelism; OpenCV's own worker pool under each small
     # colour conversion or resize only adds thread switches (7 % of the render's CPU).
     opencv_threads = cv2.getNumThreads()
@@ -196,16 +229,15 @@ def render(
         # engine here, image decoding and letterboxing, and encoding.
         with BackgroundWriter(mosaic) as writer, ThreadPoolExecutor(1) as image_pool:
             for k in range(image_count):
-                # The picture for [t_k, t_k+1) shows what is decided by its middle.
+                # The picture for [t_k, t_k+1) shows what is decided by its middle (+ lead).
                 start = round(k * sr / float(rate))
                 middle = round((k + 0.5) * sr / float(rate))
                 stop = round((k + 1) * sr / float(rate))
-                for a, b, snapshot in ((start, middle, True), (middle, stop, False)):
-                    writer.write_audio(engine.process(audio[a:b]))
-                    if snapshot:
-                        st = engine.state
-                        entry, brightness = st.entry, st.brightness
-                        source_t, distance = st.source_t_s, st.distance
+                feed(middle + lead, writer)
+                st = engine.state
+                entry, brightness = st.entry, st.brightness
+                source_t, distance = st.source_t_s, st.distance
+                feed(stop + lead, writer)
                 writer.write_image(image_pool.submit(pictures.make, entry, brightness))
                 if log:
                     log.row(start / sr, entry, source_t, distance)
@@ -227,4 +259,5 @@ def render(
         wall_s=time.perf_counter() - started,
         jumps=engine.state.jumps,
         decisions=engine.state.decisions,
+        lead_s=lead_s,
     )

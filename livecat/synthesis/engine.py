@@ -242,6 +242,15 @@ class Engine:
         self.state = EngineState()
         self.apply(self.settings)
 
+    @property
+    def reaction_s(self) -> float:
+        """How late the engine's choice follows a change in its input: the change must fill
+        half the analysis window's energy (:attr:`DescriptorParams.delay_s`), then wait for
+        the next decision, and a picture shows the decision made by its middle (up to one
+        hop for the two). 25.4 ms at the defaults; the render's tone-step test measures it.
+        A live set cannot avoid it; ``livecat render`` takes it out (``lead_s``)."""
+        return self.corpus.params.delay_s + self.hop / self.sr_hz
+
     def _typical_distance(self, *, sample: int = 500) -> float:
         """Median distance from an entry to its nearest entry elsewhere (not its own
         neighbours in time): the scale of a "good match" in this corpus.
