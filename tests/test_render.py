@@ -254,3 +254,52 @@ def test_a_lead_out_of_range_is_one_line(corpus_and_media, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "livecat: --lead must be 0..1 s, got -0.01", result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _two_language_film(path: Path) -> None:
+    """An MKV with two audio streams, as a film with a dub: 330 Hz ("eng"), 523 Hz ("deu")."""
+    with av.open(str(path), "w") as container:
+        streams = []
+        for language in ("eng", "deu"):
+            stream = container.add_stream("flac", rate=SR, layout="mono")
+            stream.metadata["language"] = language
+            streams.append(stream)
+        for stream, freq in zip(streams, (330, 523), strict=True):
+            sound = mediagen.tone(freq, duration_s=1.5, sr_hz=SR)
+            for start in range(0, sound.size, 1024):
+                frame = av.AudioFrame.from_ndarray(
+                    sound[None, start : start + 1024], format="fltp", layout="mono"
+                )
+                frame.sample_rate, frame.pts = SR, start
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+
+
+def _peak_hz(path: Path) -> float:
+    sound = mediagen.read_audio(path)[int(0.3 * SR) : int(1.2 * SR)]
+    spectrum = np.abs(np.fft.rfft(sound * np.hanning(sound.size)))
+    return float(np.fft.rfftfreq(sound.size, 1 / SR)[np.argmax(spectrum)])
+
+
+def test_a_target_with_several_audio_streams_names_them_and_renders_the_one_asked_for(
+    corpus_and_media, tmp_path
+):
+    corpus_dir, _ = corpus_and_media
+    film = tmp_path / "film.mkv"
+    _two_language_film(film)
+    result = _livecat("render", corpus_dir, film, "-o", tmp_path / "a.mp4")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"livecat: {film} has 2 audio streams (#0 eng, 1 ch, flac; #1 deu, 1 ch, flac): "
+        "rendered #0; --audio-stream N picks another"
+    )
+    assert _peak_hz(tmp_path / "a.mp4") == pytest.approx(330, rel=0.03)
+    result = _livecat("render", corpus_dir, film, "-o", tmp_path / "b.mp4", "--audio-stream", "1")
+    assert result.returncode == 0 and "audio streams" not in result.stderr, result.stderr
+    assert _peak_hz(tmp_path / "b.mp4") == pytest.approx(523, rel=0.03)
+    result = _livecat("render", corpus_dir, film, "-o", tmp_path / "c.mp4", "--audio-stream", "2")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"livecat: {film}: no audio stream #2: the file has 2 (#0-#1)"
+    ), result.stderr
+    assert not (tmp_path / "c.mp4").exists()

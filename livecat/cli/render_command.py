@@ -52,6 +52,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "so the mosaic keeps time with the target (default: the engine's reaction time, "
         "25 ms at the defaults; 0 renders exactly what a live set would show and play)",
     )
+    p.add_argument(
+        "--audio-stream",
+        type=int,
+        default=None,
+        metavar="N",
+        help="which of TARGET's audio streams to re-create, counting from 0 as FFmpeg's "
+        "-map 0:a:N does (default: the first; livecat names them when there are several)",
+    )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (20)")
     p.add_argument("--preset", default="superfast", help="x264 speed preset (superfast)")
     add_engine_options(p)
@@ -93,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             matches=args.matches,
             mix_target=args.mix_target,
             lead_s=args.lead,
+            audio_stream=args.audio_stream or 0,
             crf=args.crf,
             preset=args.preset,
             progress=progress,
@@ -107,6 +116,12 @@ def run(args: argparse.Namespace) -> int:
         f"{report.speed:.1f}x real time",
         file=sys.stderr,
     )
+    if len(report.audio_streams) > 1 and args.audio_stream is None:
+        print(
+            f"livecat: {args.target} has {len(report.audio_streams)} audio streams "
+            f"({'; '.join(report.audio_streams)}): rendered #0; --audio-stream N picks another",
+            file=sys.stderr,
+        )
     if report.gate_never_opened:
         print(
             f"livecat: nothing in {args.target} rose above the silence gate "

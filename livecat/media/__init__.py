@@ -4,9 +4,18 @@ from livecat.media.decode import (
     VIDEO_EXTENSIONS,
     DecodedImage,
     MediaInfo,
+    audio_stream_names,
     decode_audio,
     iter_images,
     probe,
 )
 
-__all__ = ["VIDEO_EXTENSIONS", "DecodedImage", "MediaInfo", "decode_audio", "iter_images", "probe"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "DecodedImage",
+    "MediaInfo",
+    "audio_stream_names",
+    "decode_audio",
+    "iter_images",
+    "probe",
+]

@@ -215,10 +215,25 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
             raise MediaError(f"video stream broke off ({_reason(exc)})", path=path) from exc
 
 
+def audio_stream_names(path: str | os.PathLike[str]) -> list[str]:
+    """One short name per audio stream, in order: ``#1 eng, 6 ch, ac3``; read from the
+    headers, so a user can tell a film's dubs and commentary apart."""
+    path = Path(path)
+    with _open(path) as container:
+        names = []
+        for number, stream in enumerate(container.streams.audio):
+            parts = [stream.language] if stream.language else []
+            channels = stream.codec_context.channels
+            parts += [f"{channels} ch" if channels else "", stream.codec_context.name]
+            names.append(f"#{number} " + ", ".join(p for p in parts if p))
+        return names
+
+
 def decode_audio(
-    path: str | os.PathLike[str], *, sr_hz: int, align_to_video: bool = True
+    path: str | os.PathLike[str], *, sr_hz: int, align_to_video: bool = True, stream: int = 0
 ) -> np.ndarray:
-    """Decode the first audio stream to mono float32 at ``sr_hz``.
+    """Decode audio stream number ``stream`` (counting audio streams only, as FFmpeg's
+    ``-map 0:a:N`` does) to mono float32 at ``sr_hz``.
 
     Sample 0 is aligned with the video's first presentation time (``align_to_video``) or the
     file's start, padding with silence or trimming a codec's priming samples as needed, so
@@ -228,7 +243,12 @@ def decode_audio(
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError("no audio stream", path=path)
-        stream = container.streams.audio[0]
+        count = len(container.streams.audio)
+        if not 0 <= stream < count:
+            raise MediaError(
+                f"no audio stream #{stream}: the file has {count} (#0-#{count - 1})", path=path
+            )
+        chosen = container.streams.audio[stream]
         origin_s = 0.0
         video = container.streams.video[0] if container.streams.video else None
         if align_to_video and video is not None and video.start_time is not None:
@@ -237,7 +257,7 @@ def decode_audio(
         chunks: list[np.ndarray] = []
         first_s: float | None = None
         try:
-            for frame in container.decode(stream):
+            for frame in container.decode(chosen):
                 if first_s is None:
                     first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
                 for out in resampler.resample(frame):

@@ -23,7 +23,7 @@ import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.errors import MediaError, ParameterError
-from livecat.media import decode_audio
+from livecat.media import audio_stream_names, decode_audio
 from livecat.media.decode import rate_fraction
 from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling
 from livecat.media.images import letterbox
@@ -43,6 +43,8 @@ class RenderReport:
     jumps: int
     decisions: int
     lead_s: float = 0.0
+    audio_streams: tuple[str, ...] = ()  # the target's, named; the render used audio_stream
+    audio_stream: int = 0
 
     @property
     def speed(self) -> float:
@@ -145,6 +147,7 @@ def render(
     matches: str | os.PathLike[str] | None = None,
     mix_target: float = 0.0,
     lead_s: float | None = None,
+    audio_stream: int = 0,
     crf: int = 20,
     preset: str = "superfast",
     progress: Callable[[float, float], None] | None = None,
@@ -167,13 +170,19 @@ def render(
         it, so the mosaic keeps time with the target instead of trailing it; defaults to the
         engine's reaction time (:attr:`Engine.reaction_s`). 0: exactly what a live set with
         this input shows and plays.
+    audio_stream : int
+        Which of the target's audio streams to re-create (0: the first, as FFmpeg counts
+        them with ``-map 0:a:N``).
     progress : callable(done_s, total_s), optional
     """
     started = time.perf_counter()
     if not 0.0 <= mix_target <= 1.0:
         raise ParameterError(f"--mix-target must be 0..1, got {mix_target}")
     target = Path(target)
-    audio = decode_audio(target, sr_hz=corpus.grain_sr_hz, align_to_video=False)
+    audio = decode_audio(
+        target, sr_hz=corpus.grain_sr_hz, align_to_video=False, stream=audio_stream
+    )
+    streams = tuple(audio_stream_names(target))
     fps = float(fps or corpus_fps(corpus))
     if fps <= 0:
         raise ParameterError(f"--fps must be > 0, got {fps}")
@@ -260,4 +269,6 @@ def render(
         jumps=engine.state.jumps,
         decisions=engine.state.decisions,
         lead_s=lead_s,
+        audio_streams=streams,
+        audio_stream=audio_stream,
     )
