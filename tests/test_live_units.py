@@ -413,6 +413,53 @@ def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path
     assert len(rows) > 3
 
 
+def test_input_channels_pick_an_input_files_channels(corpus, tmp_path):
+    """A rehearsal from a multitrack recording listens to the channels the show will use."""
+    from livecat.errors import MediaError
+    from livecat.media import decode_audio
+
+    notes = mediagen.varied_notes(1.5, seed=3)
+    stereo = np.stack([notes, np.zeros_like(notes)], axis=1)  # the notes left, silence right
+    mediagen.write_audio(tmp_path / "two.wav", stereo, sr_hz=SR)
+    left = decode_audio(tmp_path / "two.wav", sr_hz=SR, channels=(1,))
+    both = decode_audio(tmp_path / "two.wav", sr_hz=SR, channels=(1, 2))
+    assert np.abs(left - notes).max() < 1e-3 and np.array_equal(left, both)
+    assert not decode_audio(tmp_path / "two.wav", sr_hz=SR, channels=(2,)).any()
+    with pytest.raises(MediaError, match="channels 3 asked for, but audio stream #0 has 2"):
+        decode_audio(tmp_path / "two.wav", sr_hz=SR, channels=(3,))
+
+    def chosen_entries(channel: str) -> list[int]:
+        matches = tmp_path / f"m{channel}.csv"
+        result = livehelpers.run_livecat(
+            "live",
+            str(corpus.path),
+            "--input-file",
+            str(tmp_path / "two.wav"),
+            "--input-channels",
+            channel,
+            "--headless",
+            "--matches",
+            str(matches),
+        )
+        assert result.returncode == 0, result.stderr
+        return [int(row.split(",")[3]) for row in matches.read_text().splitlines()[1:]]
+
+    assert any(e >= 0 for e in chosen_entries("1"))  # the notes open the gate
+    assert not any(e >= 0 for e in chosen_entries("2"))  # silence never does
+    result = livehelpers.run_livecat(
+        "live",
+        str(corpus.path),
+        "--input-file",
+        str(tmp_path / "two.wav"),
+        "--input-channels",
+        "3",
+        "--headless",
+    )
+    livehelpers.assert_one_line_error(
+        result, f"livecat: {tmp_path / 'two.wav'}: channels 3 asked for, but audio stream #0 has 2"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

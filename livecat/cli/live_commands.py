@@ -111,7 +111,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--input-channels",
         type=_channels,
         metavar="3,4",
-        help="input channels to use (from 1), mixed to mono (default 1)",
+        help="input channels to use (from 1), mixed to mono (default 1; with --input-file, "
+        "the file's channels, default: all of them)",
     )
     audio.add_argument(
         "--samplerate", type=int, metavar="HZ", help="device rate; must equal the corpus's (48000)"

@@ -319,7 +319,10 @@ class LivePlayer:
         self._file_pos = 0
         if settings.input_file is not None:
             self.file_audio = decode_audio(
-                settings.input_file, sr_hz=self.sr_hz, align_to_video=False
+                settings.input_file,
+                sr_hz=self.sr_hz,
+                align_to_video=False,
+                channels=settings.input_channels,
             )
         self.input_ended = False  # an input file ran out (and does not loop)
         self.callback_error: BaseException | None = None

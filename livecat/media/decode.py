@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -230,10 +230,17 @@ def audio_stream_names(path: str | os.PathLike[str]) -> list[str]:
 
 
 def decode_audio(
-    path: str | os.PathLike[str], *, sr_hz: int, align_to_video: bool = True, stream: int = 0
+    path: str | os.PathLike[str],
+    *,
+    sr_hz: int,
+    align_to_video: bool = True,
+    stream: int = 0,
+    channels: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Decode audio stream number ``stream`` (counting audio streams only, as FFmpeg's
-    ``-map 0:a:N`` does) to mono float32 at ``sr_hz``.
+    ``-map 0:a:N`` does) to mono float32 at ``sr_hz``: FFmpeg's own downmix, or the sum of
+    ``channels`` (1-based, as ``--input-channels`` sums a device's), so a multitrack
+    recording of a show's interface rehearses with the channels the show will use.
 
     Sample 0 is aligned with the video's first presentation time (``align_to_video``) or the
     file's start, padding with silence or trimming a codec's priming samples as needed, so
@@ -253,17 +260,37 @@ def decode_audio(
         video = container.streams.video[0] if container.streams.video else None
         if align_to_video and video is not None and video.start_time is not None:
             origin_s = float(video.start_time * video.time_base)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)
+        picks = [c - 1 for c in channels] if channels else None
+        resampler: av.AudioResampler | None = None
         chunks: list[np.ndarray] = []
         first_s: float | None = None
+
+        def keep(out: av.AudioFrame) -> None:
+            data = out.to_ndarray()  # (channels, n) planar, or (1, n) mono
+            chunks.append(data.reshape(-1) if picks is None else data[picks].sum(axis=0))
+
         try:
             for frame in container.decode(chosen):
-                if first_s is None:
+                if resampler is None:
                     first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                    if picks is None:
+                        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)
+                    else:
+                        have = frame.layout.nb_channels
+                        if max(picks) >= have or min(picks) < 0:
+                            raise MediaError(
+                                f"channels {','.join(map(str, channels))} asked for, but audio "
+                                f"stream #{stream} has {have}",
+                                path=path,
+                            )
+                        resampler = av.AudioResampler(
+                            format="fltp", layout=frame.layout, rate=sr_hz
+                        )
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                    keep(out)
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    keep(out)
         except av.error.FFmpegError as exc:
             raise MediaError(f"audio stream broke off ({_reason(exc)})", path=path) from exc
         samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
