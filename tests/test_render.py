@@ -303,3 +303,7 @@ def test_a_target_with_several_audio_streams_names_them_and_renders_the_one_aske
         f"livecat: {film}: no audio stream #2: the file has 2 (#0-#1)"
     ), result.stderr
     assert not (tmp_path / "c.mp4").exists()
+    result = _livecat("render", corpus_dir, film, "-o", tmp_path / "c.mp4", "--audio-stream", "-1")
+    assert result.returncode == 2 and result.stderr.startswith(
+        "livecat: argument --audio-stream: a stream number from 0, got '-1'"
+    ), result.stderr

@@ -18,6 +18,16 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _stream_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"a stream number from 0, got {text!r}")
+    return number
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "render",
@@ -54,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--audio-stream",
-        type=int,
+        type=_stream_number,
         default=None,
         metavar="N",
         help="which of TARGET's audio streams to re-create, counting from 0 as FFmpeg's "

@@ -252,8 +252,9 @@ def decode_audio(
             raise MediaError("no audio stream", path=path)
         count = len(container.streams.audio)
         if not 0 <= stream < count:
+            numbers = "#0" if count == 1 else f"#0-#{count - 1}"
             raise MediaError(
-                f"no audio stream #{stream}: the file has {count} (#0-#{count - 1})", path=path
+                f"no audio stream #{stream}: the file has {count} ({numbers})", path=path
             )
         chosen = container.streams.audio[stream]
         origin_s = 0.0
