@@ -57,6 +57,27 @@ def test_any_block_size_gives_the_same_output_and_pictures(varied_corpus):
         np.testing.assert_allclose(out, reference, atol=1e-6)
 
 
+@pytest.mark.parametrize("level_mode", ["compensate", "match"])
+def test_describing_continuations_in_batches_changes_no_decision(
+    varied_corpus, monkeypatch, level_mode
+):
+    """The engine describes the playhead's next 8 windows at once; one at a time (the old
+    way) must give the very same output, pictures and jumps."""
+    from livecat.synthesis import engine as engine_module
+
+    corpus, _ = varied_corpus
+    target = mediagen.varied_notes(3.0, seed=9)
+    settings = EngineSettings(level_mode=level_mode, continuity=0.4)
+    batched = Engine(corpus, settings=settings)
+    out, entries = run(batched, target, 480)
+    monkeypatch.setattr(engine_module, "_CONT_BATCH", 1)
+    single = Engine(corpus, settings=settings)
+    out_single, entries_single = run(single, target, 480)
+    assert batched.state.jumps == single.state.jumps < batched.state.decisions / 2
+    assert entries == entries_single
+    np.testing.assert_array_equal(out, out_single)
+
+
 def test_grain_joins_make_no_clicks_on_a_sine_corpus(sine_corpus):
     settings = EngineSettings(continuity=0.0, no_repeat_s=0.3, jitter=0.5, seed=1)
     engine = Engine(sine_corpus, settings=settings)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from livecat.errors import ParameterError
-from livecat.features import Decimator, DescriptorParams, DescriptorStream, describe_at
+from livecat.features import (
+    Decimator,
+    DescriptorBatch,
+    DescriptorParams,
+    DescriptorStream,
+    describe_at,
+)
 
 SR = 48000
 
@@ -55,6 +61,28 @@ def test_streamed_blocks_give_the_same_numbers_as_the_whole_file(signal, kind, b
     scale = np.abs(expected).max()
     np.testing.assert_allclose(np.array(got), expected, rtol=1e-5, atol=1e-6 * scale)
     np.testing.assert_allclose(np.array(levels, np.float32), expected_levels, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
+def test_a_batch_of_windows_gives_the_streams_numbers(signal, kind):
+    """The engine describes the playhead's next windows in one batch: each row must be what
+    the stream says of that window alone (silence included), or continuing would be judged
+    differently depending on where a batch began."""
+    params = DescriptorParams.seed() if kind == "seed" else DescriptorParams(kind=kind)
+    batch = DescriptorBatch(params, rows=8)
+    analysis = Decimator(SR // params.sr_hz).process(signal)
+    span = analysis.size - params.n_fft
+    ends = [params.n_fft + k * span // 7 for k in range(8)]
+    for row, end in enumerate(ends):
+        batch.windows[row] = analysis[end - params.n_fft : end]
+    batch.windows[3] = 0.0  # a silent window
+    descriptors, levels = batch.describe()
+    stream = DescriptorStream(params, input_sr_hz=params.sr_hz)
+    for row, window in enumerate(batch.windows):
+        stream.push(window.copy())
+        expected, level = stream.describe()
+        np.testing.assert_allclose(descriptors[row], expected, rtol=1e-9, atol=1e-12)
+        assert levels[row] == pytest.approx(level, abs=1e-9)
 
 
 def test_decimator_in_blocks_equals_decimator_whole(signal):

@@ -6,6 +6,7 @@ Imports only numpy and scipy, so the analysis runs anywhere.
 from livecat.features.descriptor import (
     DESCRIPTOR_KINDS,
     Decimator,
+    DescriptorBatch,
     DescriptorParams,
     DescriptorStream,
     describe_at,
@@ -15,6 +16,7 @@ from livecat.features.descriptor import (
 __all__ = [
     "DESCRIPTOR_KINDS",
     "Decimator",
+    "DescriptorBatch",
     "DescriptorParams",
     "DescriptorStream",
     "describe_at",

@@ -531,3 +531,71 @@ class DescriptorStream:
         else:
             out[n_mfcc:] = 1.0 / math.sqrt(12.0)
         return out, max(level, SILENCE_DB)
+
+
+class DescriptorBatch:
+    """Describe a fixed number of windows at once, on buffers allocated once.
+
+    The arithmetic of :meth:`DescriptorStream.describe`, row by row (the tests hold the two
+    to the same numbers): for a caller that knows several windows ahead and must not
+    allocate, such as the engine's continuation windows, which may run inside the audio
+    callback. One call for ``rows`` windows costs about twice one stream call at 8 rows.
+
+    Fill :attr:`windows` (shape ``(rows, n_fft)``, analysis-rate samples, full scale ±1),
+    then call :meth:`describe`.
+    """
+
+    def __init__(self, params: DescriptorParams, *, rows: int) -> None:
+        if rows < 1:
+            raise ParameterError(f"rows must be >= 1, got {rows}")
+        self.params = params
+        bins = params.n_fft // 2 + 1
+        self.windows = np.zeros((rows, params.n_fft))
+        self._windowed = np.zeros((rows, params.n_fft))
+        self._spectrum = np.zeros((rows, bins), np.complex128)
+        self._power = np.zeros((rows, bins))
+        self._scratch = np.zeros((rows, bins))
+        self._mel = np.zeros((rows, max(params.n_mels, 1)))
+        self._cepstrum = np.zeros((rows, params.n_mfcc))
+        self._chroma = np.zeros((rows, 12))  # mfcc-chroma only
+        self._out = np.zeros((rows, params.dim), np.float32)
+        self._levels = np.zeros(rows)
+
+    def describe(self) -> tuple[np.ndarray, np.ndarray]:
+        """Descriptors ``(rows, dim)`` float32 and levels ``(rows,)`` in dB of the windows;
+        both arrays are reused by the next call."""
+        params = self.params
+        a = _analyser(params)
+        for row, window in enumerate(self.windows):  # the stream's own level arithmetic
+            level = 10.0 * math.log10(float(np.dot(window, window)) / params.n_fft + 1e-12)
+            self._levels[row] = max(level, SILENCE_DB)
+        np.multiply(self.windows, a.window, out=self._windowed)
+        np.fft.rfft(self._windowed, axis=1, out=self._spectrum)
+        power = self._power
+        np.multiply(self._spectrum.real, self._spectrum.real, out=power)
+        np.multiply(self._spectrum.imag, self._spectrum.imag, out=self._scratch)
+        power += self._scratch
+        out = self._out
+        if params.kind == "seed":
+            out[:] = power
+            return out, self._levels
+        n_mfcc = params.n_mfcc
+        mel = np.dot(power, a.mel_t, out=self._mel)
+        mel += 1e-8 * mel.max(axis=1, keepdims=True) + 1e-30
+        np.log10(mel, out=mel)
+        out[:, :n_mfcc] = np.dot(mel, a.dct, out=self._cepstrum)
+        magnitude = np.sqrt(power, out=self._scratch)
+        if params.kind == "mfcc-pitch":
+            _pitch_profile(magnitude, a, out[:, n_mfcc:])
+            return out, self._levels
+        if params.chroma_log_gain > 0:
+            magnitude *= params.chroma_log_gain / (magnitude.max(axis=1, keepdims=True) + 1e-30)
+            np.log1p(magnitude, out=magnitude)
+        chroma = np.dot(magnitude, a.chroma_t, out=self._chroma)
+        for row, values in enumerate(chroma):  # the stream's own norm arithmetic
+            norm = math.sqrt(float(np.dot(values, values)))
+            if norm > 1e-9:
+                np.divide(values, norm, out=out[row, n_mfcc:], casting="same_kind")
+            else:
+                out[row, n_mfcc:] = 1.0 / math.sqrt(12.0)
+        return out, self._levels
