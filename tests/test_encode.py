@@ -67,3 +67,23 @@ def test_a_writer_given_nothing_says_so(tmp_path):
 def test_a_missing_output_directory_is_one_clear_error(tmp_path):
     with pytest.raises(MediaError, match="output directory does not exist"):
         MosaicWriter(tmp_path / "no" / "such.mp4", size=(96, 64), fps=Fraction(10), sr_hz=SR)
+
+
+def test_the_sound_is_encoded_the_same_whatever_blocks_it_comes_in(tmp_path):
+    """The writer hands the encoder large chunks (PyAV cuts AAC frames): however the sound
+    arrives, the file holds the same AAC packets and every sample."""
+    sound = mediagen.varied_notes(1.3, seed=5)
+
+    def packets(block: int) -> list[bytes]:
+        out = tmp_path / f"b{block}.mp4"
+        with MosaicWriter(out, size=(64, 48), fps=Fraction(10), sr_hz=SR) as writer:
+            writer.write_image(np.zeros((48, 64, 3), np.uint8))
+            for start in range(0, sound.size, block):
+                writer.write_audio(sound[start : start + block])
+        with av.open(str(out)) as f:
+            assert f.streams.audio[0].frames == -(-(sound.size + 1024) // 1024)  # + priming
+            return [bytes(p) for p in f.demux(audio=0) if p.size]
+
+    reference = packets(1024)
+    for block in (1, 333, 960, 20000, sound.size):
+        assert packets(block) == reference, block
