@@ -428,9 +428,8 @@ def test_input_channels_pick_an_input_files_channels(corpus, tmp_path):
     with pytest.raises(MediaError, match="channels 3 asked for, but audio stream #0 has 2"):
         decode_audio(tmp_path / "two.wav", sr_hz=SR, channels=(3,))
 
-    def chosen_entries(channel: str) -> list[int]:
-        matches = tmp_path / f"m{channel}.csv"
-        result = livehelpers.run_livecat(
+    def live_on(channel: str, *more: str):
+        return livehelpers.run_livecat(
             "live",
             str(corpus.path),
             "--input-file",
@@ -438,23 +437,18 @@ def test_input_channels_pick_an_input_files_channels(corpus, tmp_path):
             "--input-channels",
             channel,
             "--headless",
-            "--matches",
-            str(matches),
+            *more,
         )
+
+    def chosen_entries(channel: str) -> list[int]:
+        matches = tmp_path / f"m{channel}.csv"
+        result = live_on(channel, "--matches", str(matches))
         assert result.returncode == 0, result.stderr
         return [int(row.split(",")[3]) for row in matches.read_text().splitlines()[1:]]
 
     assert any(e >= 0 for e in chosen_entries("1"))  # the notes open the gate
     assert not any(e >= 0 for e in chosen_entries("2"))  # silence never does
-    result = livehelpers.run_livecat(
-        "live",
-        str(corpus.path),
-        "--input-file",
-        str(tmp_path / "two.wav"),
-        "--input-channels",
-        "3",
-        "--headless",
-    )
+    result = live_on("3")
     livehelpers.assert_one_line_error(
         result, f"livecat: {tmp_path / 'two.wav'}: channels 3 asked for, but audio stream #0 has 2"
     )
