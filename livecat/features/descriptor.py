@@ -539,7 +539,7 @@ class DescriptorBatch:
     The arithmetic of :meth:`DescriptorStream.describe`, row by row (the tests hold the two
     to the same numbers): for a caller that knows several windows ahead and must not
     allocate, such as the engine's continuation windows, which may run inside the audio
-    callback. One call for ``rows`` windows costs about twice one stream call at 8 rows.
+    callback. Eight rows cost about 1.2 stream calls (0.17 against 0.15 ms here).
 
     Fill :attr:`windows` (shape ``(rows, n_fft)``, analysis-rate samples, full scale ±1),
     then call :meth:`describe`.
