@@ -469,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="PortAudio", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # Every line reaches a log file as printed: the JACK client's teardown has ended this
+    # process without Python's exit, losing whatever was still buffered.
+    sys.stdout.reconfigure(line_buffering=True)
     if args.client:
         if args.client == "onset":
             out = _client_onset(args.server, args.prefix, ONSET_TRIALS)

@@ -11,6 +11,7 @@ faster than real time, memory and block time).
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         "--soak-minutes", type=int, default=60, help="simulated minutes of the soak (60)"
     )
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # figures reach a log file as they are printed
     WORK.mkdir(exist_ok=True)
     sections = args.only or ["build", "open", "render", "music", "speech", "live", "soak"]
     import quality
@@ -59,12 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "speech":
             results += quality.bench_speech(WORK)
         elif name == "live":
-            try:
-                import live_bench
-            except ImportError as exc:
-                print(f"live benchmark unavailable: {exc}")
-                continue
-            live_bench.main(["--xrun-seconds", str(args.live_seconds)])
+            # Its own process: the JACK client's teardown has ended a process without
+            # Python's exit (2026-12-06: `make bench > log` lost the live figures and this
+            # summary), which must not take the other sections' figures with it.
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "live_bench.py"),
+                    "--xrun-seconds",
+                    str(args.live_seconds),
+                ]
+            )
+            if done.returncode:
+                print(f"live benchmark ended with status {done.returncode}")
         elif name == "soak":
             import soak
 
