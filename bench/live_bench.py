@@ -471,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Every line reaches a log file as printed: the JACK client's teardown has ended this
     # process without Python's exit, losing whatever was still buffered.
-    sys.stdout.reconfigure(line_buffering=True)
+    if hasattr(sys.stdout, "reconfigure"):  # a real stream, not a capture
+        sys.stdout.reconfigure(line_buffering=True)
     if args.client:
         if args.client == "onset":
             out = _client_onset(args.server, args.prefix, ONSET_TRIALS)

@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         "--soak-minutes", type=int, default=60, help="simulated minutes of the soak (60)"
     )
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # figures reach a log file as they are printed
+    if hasattr(
+        sys.stdout, "reconfigure"
+    ):  # a real stream, not a capture  # figures reach a log file as they are printed
+        sys.stdout.reconfigure(line_buffering=True)
     WORK.mkdir(exist_ok=True)
     sections = args.only or ["build", "open", "render", "music", "speech", "live", "soak"]
     import quality
