@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         "--soak-minutes", type=int, default=60, help="simulated minutes of the soak (60)"
     )
     args = parser.parse_args(argv)
-    if hasattr(
-        sys.stdout, "reconfigure"
-    ):  # a real stream, not a capture  # figures reach a log file as they are printed
+    # Figures reach a log file as they are printed (a real stream; not a test's capture).
+    if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     WORK.mkdir(exist_ok=True)
     sections = args.only or ["build", "open", "render", "music", "speech", "live", "soak"]
