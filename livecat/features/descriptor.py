@@ -454,17 +454,7 @@ class DescriptorStream:
         self.decimator = Decimator(input_sr_hz // params.sr_hz)
         self._ring = np.zeros(2 * params.n_fft)  # doubled so the newest window is one slice
         self._write = params.n_fft
-        bins = params.n_fft // 2 + 1
-        self._buffers = {
-            "windowed": np.zeros(params.n_fft),
-            "spectrum": np.zeros(bins, np.complex128),
-            "power": np.zeros(bins),
-            "scratch": np.zeros(bins),
-            "mel": np.zeros(params.n_mels),
-            "chroma": np.zeros(12),  # mfcc-chroma only; the pitch profile writes to "out"
-            "cepstrum": np.zeros(params.n_mfcc),
-            "out": np.zeros(params.dim, np.float32),
-        }
+        self._batch = DescriptorBatch(params, rows=1)  # the arithmetic, on its buffers
 
     def reset(self) -> None:
         self.decimator.reset()
@@ -493,53 +483,22 @@ class DescriptorStream:
     def describe(self) -> tuple[np.ndarray, float]:
         """Descriptor and level (dB) of the newest window.
 
-        The same arithmetic as :func:`describe_windows`, on buffers allocated once: the live
-        engine calls this inside the audio callback. The returned array is reused by the next
-        call; copy it to keep it.
+        A one-row :class:`DescriptorBatch`, on buffers allocated once: the live engine calls
+        this inside the audio callback. The returned array is reused by the next call; copy
+        it to keep it.
         """
-        a = _analyser(self.params)
-        b = self._buffers
-        window = self.latest_window()
-        level = 10.0 * math.log10(float(np.dot(window, window)) / self.params.n_fft + 1e-12)
-        np.multiply(window, a.window, out=b["windowed"])
-        np.fft.rfft(b["windowed"], out=b["spectrum"])
-        power = b["power"]
-        np.multiply(b["spectrum"].real, b["spectrum"].real, out=power)
-        np.multiply(b["spectrum"].imag, b["spectrum"].imag, out=b["scratch"])
-        power += b["scratch"]
-        out = b["out"]
-        if self.params.kind == "seed":
-            out[:] = power
-            return out, max(level, SILENCE_DB)
-        n_mfcc = self.params.n_mfcc
-        mel = np.dot(power, a.mel_t, out=b["mel"])
-        mel += 1e-8 * float(mel.max()) + 1e-30
-        np.log10(mel, out=mel)
-        out[:n_mfcc] = np.dot(mel, a.dct, out=b["cepstrum"])
-        magnitude = np.sqrt(power, out=b["scratch"])
-        if self.params.kind == "mfcc-pitch":
-            # A few small temporaries (~250 values each); no buffer grows with the input.
-            _pitch_profile(magnitude[None, :], a, out[None, n_mfcc:])
-            return out, max(level, SILENCE_DB)
-        if self.params.chroma_log_gain > 0:
-            magnitude *= self.params.chroma_log_gain / (float(magnitude.max()) + 1e-30)
-            np.log1p(magnitude, out=magnitude)
-        chroma = np.dot(magnitude, a.chroma_t, out=b["chroma"])
-        norm = math.sqrt(float(np.dot(chroma, chroma)))
-        if norm > 1e-9:
-            np.divide(chroma, norm, out=out[n_mfcc:], casting="same_kind")
-        else:
-            out[n_mfcc:] = 1.0 / math.sqrt(12.0)
-        return out, max(level, SILENCE_DB)
+        self._batch.windows[0] = self.latest_window()
+        descriptors, levels = self._batch.describe()
+        return descriptors[0], float(levels[0])
 
 
 class DescriptorBatch:
     """Describe a fixed number of windows at once, on buffers allocated once.
 
-    The arithmetic of :meth:`DescriptorStream.describe`, row by row (the tests hold the two
-    to the same numbers): for a caller that knows several windows ahead and must not
-    allocate, such as the engine's continuation windows, which may run inside the audio
-    callback. Eight rows cost about 1.2 stream calls (0.17 against 0.15 ms here).
+    The arithmetic of :func:`describe_windows` for callers that must not allocate, because
+    they may run inside the audio callback: :class:`DescriptorStream` (one row) and the
+    engine's continuation windows (the playhead's next 8, which cost about 1.2 single windows:
+    0.17 against 0.15 ms here). Each row's numbers do not depend on the other rows.
 
     Fill :attr:`windows` (shape ``(rows, n_fft)``, analysis-rate samples, full scale ±1),
     then call :meth:`describe`.
@@ -566,7 +525,7 @@ class DescriptorBatch:
         both arrays are reused by the next call."""
         params = self.params
         a = _analyser(params)
-        for row, window in enumerate(self.windows):  # the stream's own level arithmetic
+        for row, window in enumerate(self.windows):  # per row, as a stream of one did
             level = 10.0 * math.log10(float(np.dot(window, window)) / params.n_fft + 1e-12)
             self._levels[row] = max(level, SILENCE_DB)
         np.multiply(self.windows, a.window, out=self._windowed)
@@ -592,7 +551,7 @@ class DescriptorBatch:
             magnitude *= params.chroma_log_gain / (magnitude.max(axis=1, keepdims=True) + 1e-30)
             np.log1p(magnitude, out=magnitude)
         chroma = np.dot(magnitude, a.chroma_t, out=self._chroma)
-        for row, values in enumerate(chroma):  # the stream's own norm arithmetic
+        for row, values in enumerate(chroma):  # per row, as a stream of one did
             norm = math.sqrt(float(np.dot(values, values)))
             if norm > 1e-9:
                 np.divide(values, norm, out=out[row, n_mfcc:], casting="same_kind")
