@@ -238,8 +238,7 @@ class Engine:
             else None
         )
         self._cont_queries = np.zeros((_CONT_BATCH, corpus.params.dim), np.float32)
-        self._cont_levels = np.zeros(_CONT_BATCH)
-        self._forget_continuations()
+        self._cont_levels = np.zeros(_CONT_BATCH)  # apply() below empties the cache
         self.typical_distance = self._typical_distance()
         # Jump alignment's reach (half an entry either way) and contour length: the corpus's.
         self._align_reach = self._median_entry_spacing() // 2
