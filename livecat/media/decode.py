@@ -59,6 +59,9 @@ class MediaInfo:
     audio_channels: int | None
     audio_sr_hz: int | None
     image_count_estimate: int
+    # One short name per audio stream, in order (``#1 eng, 6 ch, ac3``), so a user can tell
+    # a film's dubs and commentary apart.
+    audio_streams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,18 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             audio_channels=audio.codec_context.channels if audio is not None else None,
             audio_sr_hz=audio.codec_context.sample_rate if audio is not None else None,
             image_count_estimate=count,
+            audio_streams=tuple(
+                _audio_stream_name(number, stream)
+                for number, stream in enumerate(container.streams.audio)
+            ),
         )
+
+
+def _audio_stream_name(number: int, stream: av.audio.stream.AudioStream) -> str:
+    parts = [stream.language] if stream.language else []
+    channels = stream.codec_context.channels
+    parts += [f"{channels} ch" if channels else "", stream.codec_context.name]
+    return f"#{number} " + ", ".join(p for p in parts if p)
 
 
 def fit_size(width: int, height: int, *, max_side: int) -> tuple[int, int]:
@@ -213,20 +227,6 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
                     yield DecodedImage(pts_s, image, "bgr", size)
         except av.error.FFmpegError as exc:
             raise MediaError(f"video stream broke off ({_reason(exc)})", path=path) from exc
-
-
-def audio_stream_names(path: str | os.PathLike[str]) -> list[str]:
-    """One short name per audio stream, in order: ``#1 eng, 6 ch, ac3``; read from the
-    headers, so a user can tell a film's dubs and commentary apart."""
-    path = Path(path)
-    with _open(path) as container:
-        names = []
-        for number, stream in enumerate(container.streams.audio):
-            parts = [stream.language] if stream.language else []
-            channels = stream.codec_context.channels
-            parts += [f"{channels} ch" if channels else "", stream.codec_context.name]
-            names.append(f"#{number} " + ", ".join(p for p in parts if p))
-        return names
 
 
 def decode_audio(

@@ -23,7 +23,7 @@ import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.errors import MediaError, ParameterError
-from livecat.media import audio_stream_names, decode_audio
+from livecat.media import decode_audio, probe
 from livecat.media.decode import rate_fraction
 from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling
 from livecat.media.images import letterbox
@@ -43,8 +43,7 @@ class RenderReport:
     jumps: int
     decisions: int
     lead_s: float = 0.0
-    audio_streams: tuple[str, ...] = ()  # the target's, named; the render used audio_stream
-    audio_stream: int = 0
+    audio_streams: tuple[str, ...] = ()  # the target's, named (MediaInfo.audio_streams)
 
     @property
     def speed(self) -> float:
@@ -178,11 +177,13 @@ def render(
     started = time.perf_counter()
     if not 0.0 <= mix_target <= 1.0:
         raise ParameterError(f"--mix-target must be 0..1, got {mix_target}")
+    if lead_s is not None and not 0.0 <= lead_s <= 1.0:  # before a long target is decoded
+        raise ParameterError(f"--lead must be 0..1 s, got {lead_s:g}")
     target = Path(target)
     audio = decode_audio(
         target, sr_hz=corpus.grain_sr_hz, align_to_video=False, stream=audio_stream
     )
-    streams = tuple(audio_stream_names(target))
+    streams = probe(target).audio_streams
     fps = float(fps or corpus_fps(corpus))
     if fps <= 0:
         raise ParameterError(f"--fps must be > 0, got {fps}")
@@ -199,8 +200,6 @@ def render(
     engine = Engine(corpus, settings=settings, max_block=max_block)
     engine.reset()
     lead_s = engine.reaction_s if lead_s is None else float(lead_s)
-    if not 0.0 <= lead_s <= 1.0:
-        raise ParameterError(f"--lead must be 0..1 s, got {lead_s:g}")
     lead = round(lead_s * sr)
     rate = rate_fraction(fps)
     log = MatchLog(matches, corpus) if matches else None
@@ -270,5 +269,4 @@ def render(
         decisions=engine.state.decisions,
         lead_s=lead_s,
         audio_streams=streams,
-        audio_stream=audio_stream,
     )
