@@ -23,6 +23,13 @@ AAC_FRAME = 1024
 AUDIO_CHUNK = 16 * AAC_FRAME
 
 
+def video_frame(bgr: np.ndarray) -> av.VideoFrame:
+    """A BGR image as the H.264 encoder takes it (I420). Any thread may make these, so the
+    encoder's own thread is left with only the encoding."""
+    # OpenCV converts to I420 about 3x faster than swscale's bgr24 path.
+    return av.VideoFrame.from_ndarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), "yuv420p")
+
+
 def temporary_sibling(path: Path) -> Path:
     """A hidden name beside ``path`` with the same suffix (so muxers pick the same format)."""
     return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
@@ -95,9 +102,10 @@ class MosaicWriter:
         else:
             self.abort()
 
-    def write_image(self, bgr: np.ndarray) -> None:
-        # OpenCV converts to I420 about 3x faster than swscale's bgr24 path.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), "yuv420p")
+    def write_image(self, image: np.ndarray | av.VideoFrame) -> None:
+        """Append a picture: a BGR image, or one already made by :func:`video_frame` (which
+        may be written again: the encoder keeps its own copy)."""
+        frame = image if isinstance(image, av.VideoFrame) else video_frame(image)
         frame.pts = self._images
         self._images += 1
         self._mux(self.video.encode(frame))

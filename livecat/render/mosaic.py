@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,7 +27,7 @@ from livecat.corpus import Corpus
 from livecat.errors import MediaError, ParameterError
 from livecat.media import decode_audio, probe
 from livecat.media.decode import rate_fraction
-from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling
+from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling, video_frame
 from livecat.media.images import letterbox
 from livecat.synthesis import Engine, EngineSettings
 
@@ -111,27 +112,30 @@ class MatchLog:
 
 
 class _PictureMaker:
-    """Decodes and letterboxes entries' images (on one worker thread, in order), keeping the
-    last one: consecutive pictures often show the same entry."""
+    """Decodes and letterboxes entries' images and converts them for the encoder (on one
+    worker thread, in order, off the encoder's), keeping the last one: consecutive pictures
+    often show the same entry."""
 
     def __init__(self, corpus: Corpus, *, width: int, height: int) -> None:
         self.corpus = corpus
         self.size = (width, height)
-        self.black = np.zeros((height, width, 3), np.uint8)
+        self.black = video_frame(np.zeros((height, width, 3), np.uint8))
         self.key: tuple[int, float] = (-2, 1.0)
         self.image = self.black
 
-    def make(self, entry: int, brightness: float) -> np.ndarray:
+    def make(self, entry: int, brightness: float) -> av.VideoFrame:
         if (entry, brightness) != self.key:
             self.key = (entry, brightness)
             if entry < 0:
                 self.image = self.black
-            else:  # corpus.image decodes a fresh array, so it may go to the encoder as is
-                self.image = letterbox(
-                    self.corpus.image(entry),
-                    width=self.size[0],
-                    height=self.size[1],
-                    brightness=brightness,
+            else:
+                self.image = video_frame(
+                    letterbox(
+                        self.corpus.image(entry),
+                        width=self.size[0],
+                        height=self.size[1],
+                        brightness=brightness,
+                    )
                 )
         return self.image
 
