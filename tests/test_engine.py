@@ -57,6 +57,27 @@ def test_any_block_size_gives_the_same_output_and_pictures(varied_corpus):
         np.testing.assert_allclose(out, reference, atol=1e-6)
 
 
+def test_a_known_input_worked_out_ahead_plays_exactly_what_the_stream_plays(varied_corpus):
+    """A render announces its whole target (precompute_input) and the engine works out its
+    descriptors and candidates in batches as it goes: the result must be the live stream's."""
+    corpus, _ = varied_corpus
+    target = mediagen.varied_notes(8.0, seed=11)  # three batches of decisions
+    engine = Engine(corpus)
+    streamed, streamed_entries = run(engine, target, 960)
+    engine.reset()
+    engine.precompute_input(target)
+    assert engine._known.ready == 0  # nothing is worked out before it is needed
+    known = np.zeros_like(target)
+    known_entries = []
+    for start in range(0, target.size, 960):
+        engine.process(target[start : start + 960], known[start : start + 960])
+        known_entries.append(engine.state.entry)
+        if start == 0:
+            assert 0 < engine._known.ready < engine._known.rows
+    assert known_entries == streamed_entries
+    np.testing.assert_array_equal(known, streamed)
+
+
 @pytest.mark.parametrize("level_mode", ["compensate", "match"])
 def test_describing_continuations_in_batches_changes_no_decision(
     varied_corpus, monkeypatch, level_mode

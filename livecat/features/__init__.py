@@ -4,6 +4,7 @@ Imports only numpy and scipy, so the analysis runs anywhere.
 """
 
 from livecat.features.descriptor import (
+    DESCRIBE_BATCH,
     DESCRIPTOR_KINDS,
     Decimator,
     DescriptorBatch,
@@ -14,6 +15,7 @@ from livecat.features.descriptor import (
 )
 
 __all__ = [
+    "DESCRIBE_BATCH",
     "DESCRIPTOR_KINDS",
     "Decimator",
     "DescriptorBatch",

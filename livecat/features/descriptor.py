@@ -373,15 +373,23 @@ def describe_windows(
     return out, level_db.astype(np.float32)
 
 
+# Windows described at a time by describe_at: 256 keeps the temporaries (4 MB) in cache and is
+# 1.5x as fast as 1024.
+DESCRIBE_BATCH = 256
+
+
 def describe_at(
-    signal: np.ndarray, end_samples: np.ndarray, params: DescriptorParams, *, batch: int = 256
+    signal: np.ndarray,
+    end_samples: np.ndarray,
+    params: DescriptorParams,
+    *,
+    batch: int = DESCRIBE_BATCH,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Describe the windows of ``signal`` that end (exclusive) at each of ``end_samples``.
 
     Samples before the signal's start or after its end count as silence, exactly as a stream
     that starts from silence would see them. ``batch`` windows are described at a time (the
-    numbers do not depend on it): 256 keeps the temporaries (4 MB) in cache and is 1.5x as
-    fast as 1024.
+    numbers do not depend on it).
     """
     signal = np.asarray(signal, dtype=np.float64)
     ends = np.asarray(end_samples, dtype=np.int64)

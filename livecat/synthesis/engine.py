@@ -18,7 +18,13 @@ import numpy as np
 
 from livecat.corpus import Corpus
 from livecat.errors import ParameterError
-from livecat.features import Decimator, DescriptorBatch, DescriptorStream, describe_at
+from livecat.features import (
+    DESCRIBE_BATCH,
+    Decimator,
+    DescriptorBatch,
+    DescriptorStream,
+    describe_windows,
+)
 from livecat.synthesis.grains import GrainPlayer
 
 LEVEL_MODES = ("compensate", "match", "ignore")
@@ -158,16 +164,73 @@ class EngineSettings:
         return [f.name for f in fields(cls)]
 
 
-@dataclass(frozen=True)
-class _KnownInput:
-    """What :meth:`Engine.precompute_input` worked out for every decision of a known input:
-    the query (normalised descriptor), the input level, and the index's ``k`` candidates."""
+# Decisions of a known input worked out at a time: the describing's own batch (so the
+# numbers are those of one whole-input pass), 2.7 s of input at the default hop.
+_KNOWN_CHUNK = DESCRIBE_BATCH
 
-    queries: np.ndarray  # (decisions, dim) float32
-    levels_db: np.ndarray  # (decisions,)
-    labels: np.ndarray  # (decisions, k)
-    distances: np.ndarray  # (decisions, k)
-    k: int
+
+class _KnownInput:
+    """The query (normalised descriptor), input level and the index's ``k`` candidates for
+    every decision of a known input (:meth:`Engine.precompute_input`).
+
+    Rows are worked out vectorised, ``_KNOWN_CHUNK`` decisions at a time, as the engine
+    reaches them: a render's first pictures wait milliseconds instead of the whole target's
+    analysis, and the rest overlaps with the encoding. Only the analysis signal (a window of
+    silence on each side) is kept whole, so windows are cut without copying the input.
+    """
+
+    def __init__(
+        self,
+        signal: np.ndarray,
+        *,
+        hop: int,
+        sr_hz: int,
+        corpus: Corpus,
+        index: Any,
+        k: int,
+    ) -> None:
+        params = corpus.params
+        self.params = params
+        self.corpus = corpus
+        self.index = index
+        self.k = k
+        self.signal = signal
+        self.hop = hop
+        self.factor = sr_hz // params.sr_hz
+        self.rows = signal.shape[0] // hop
+        decisions = np.arange(1, self.rows + 1, dtype=np.int64)
+        self.ends = -(-(decisions * hop) // self.factor)  # analysis samples seen by then
+        n = params.n_fft
+        self._offsets = np.arange(n)
+        self._padded = np.zeros(n + -(-signal.shape[0] // self.factor) + n)
+        self._analysed = n  # where the next analysis sample goes in _padded
+        self._decimator = Decimator(self.factor)
+        self._heard = 0  # input samples decimated
+        self.queries = np.empty((self.rows, params.dim), np.float32)
+        self.levels_db = np.empty(self.rows, np.float32)
+        self.labels = np.empty((self.rows, k), np.uint64)
+        self.distances = np.empty((self.rows, k), np.float32)
+        self.ready = 0  # rows worked out
+
+    def ensure(self, row: int) -> None:
+        """Work out rows up to and including ``row``."""
+        while row >= self.ready:
+            first, stop = self.ready, min(self.ready + _KNOWN_CHUNK, self.rows)
+            heard = stop * self.hop  # input samples the last of these decisions has heard
+            fresh = self._decimator.process(self.signal[self._heard : heard])
+            self._padded[self._analysed : self._analysed + fresh.size] = fresh
+            self._analysed += fresh.size
+            self._heard = heard
+            # The window ending at analysis sample e is _padded[e : e + n_fft].
+            windows = self._padded[self.ends[first:stop, None] + self._offsets[None, :]]
+            descriptors, self.levels_db[first:stop] = describe_windows(windows, self.params)
+            queries = self.corpus.normalise(descriptors, out=self.queries[first:stop])
+            # The index answers a batch many times faster than one query at a time, and its
+            # answer to a query does not depend on what came before.
+            labels, sq = self.index.knn_query(queries, k=self.k)
+            self.labels[first:stop] = labels
+            np.sqrt(np.maximum(sq, 0.0), out=self.distances[first:stop])
+            self.ready = stop
 
 
 @dataclass
@@ -316,21 +379,14 @@ class Engine:
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
 
     def precompute_input(self, signal: np.ndarray) -> None:
-        """Describe a whole known input at once (offline render): the same descriptors the
-        stream would compute at every decision, and the index's candidates for each, in one
-        vectorised pass. Call after :meth:`reset`, then :meth:`process` the same samples from
-        their start."""
-        params = self.corpus.params
-        factor = self.sr_hz // params.sr_hz
-        analysis = Decimator(factor).process(np.asarray(signal, np.float64))
-        decisions = np.arange(1, signal.shape[0] // self.hop + 1, dtype=np.int64)
-        ends = -(-(decisions * self.hop) // factor)  # decimated samples seen by then
-        descriptors, levels_db = describe_at(analysis, ends, params)
-        queries = self.corpus.normalise(descriptors)
-        # The index answers a batch many times faster than one query at a time, and its
-        # answer to a query does not depend on what came before: ask for all rows now.
-        labels, sq = self.index.knn_query(queries, k=self._k)
-        self._known = _KnownInput(queries, levels_db, labels, np.sqrt(np.maximum(sq, 0.0)), self._k)
+        """Announce a whole known input (offline render): its descriptors, the same the stream
+        would compute at every decision, and the index's candidates for each are then worked
+        out in vectorised batches instead of one decision at a time. Call after :meth:`reset`,
+        then :meth:`process` the same samples from their start; ``signal`` must not change
+        meanwhile."""
+        self._known = _KnownInput(
+            signal, hop=self.hop, sr_hz=self.sr_hz, corpus=self.corpus, index=self.index, k=self._k
+        )
 
     def reset(self) -> None:
         """Forget all streaming state: the next sample is the start of a new stream."""
@@ -383,8 +439,9 @@ class Engine:
         st = self.state
         st.decisions += 1
         row = st.decisions - 1
-        known = self._known if self._known and row < self._known.levels_db.shape[0] else None
+        known = self._known if self._known and row < self._known.rows else None
         if known:
+            known.ensure(row)
             desc, level_db = None, float(known.levels_db[row])
         else:
             desc, level_db = self.stream.describe()
