@@ -11,7 +11,7 @@ import pytest
 
 from livecat.errors import MediaError
 from livecat.media import decode_audio
-from livecat.media.encode import BackgroundWriter, MosaicWriter
+from livecat.media.encode import BackgroundWriter, MosaicWriter, video_frame
 
 SR = 48000
 
@@ -42,6 +42,22 @@ def test_writer_holds_the_pictures_and_sound_written(tmp_path, background):
     spectrum = np.abs(np.fft.rfft(sound[4800:43200]))
     assert abs(np.argmax(spectrum) * SR / 38400 - 440) < 2
     assert list(tmp_path.iterdir()) == [out]  # no temporary left beside it
+
+
+def test_pictures_made_ahead_may_be_written_again(tmp_path):
+    """The render converts pictures on its own thread and hands a repeated one over again."""
+    out = tmp_path / "mosaic.mp4"
+    frames = [video_frame(picture) for picture in _pictures(3)]
+    order = [0, 0, 0, 1, 2, 2, 1, 0]
+    with BackgroundWriter(MosaicWriter(out, size=(192, 108), fps=Fraction(10), sr_hz=SR)) as w:
+        for k in order:
+            w.write_image(frames[k])
+            w.write_audio(np.zeros(4800, np.float32))
+    with av.open(str(out)) as f:
+        shown = [
+            mediagen.decode_index_image(fr.to_ndarray(format="bgr24")) for fr in f.decode(video=0)
+        ]
+    assert shown == order
 
 
 def test_an_aborted_writer_leaves_nothing(tmp_path):
