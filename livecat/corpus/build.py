@@ -37,7 +37,7 @@ from livecat.corpus.store import (
     manifest_base,
 )
 from livecat.errors import CorpusError, LivecatError, MediaError, ParameterError
-from livecat.features import Decimator, DescriptorParams, describe_at
+from livecat.features import Decimator, DescriptorParams, describe_at, one_blas_thread
 from livecat.media import VIDEO_EXTENSIONS, DecodedImage, decode_audio, iter_images, probe
 
 log = logging.getLogger(__name__)
@@ -544,7 +544,7 @@ def build_corpus(
             for i in range(len(old.sources)):
                 if i not in replaced:
                     writer.copy_source(old, i)
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool, one_blas_thread():
             for path in to_analyse:
                 file_start = done
 

@@ -12,6 +12,7 @@ from livecat.features.descriptor import (
     DescriptorStream,
     describe_at,
     describe_windows,
+    one_blas_thread,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "DescriptorStream",
     "describe_at",
     "describe_windows",
+    "one_blas_thread",
 ]

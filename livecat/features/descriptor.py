@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 import scipy.signal
+from threadpoolctl import threadpool_limits
 
 from livecat.errors import ParameterError
 
@@ -371,6 +372,16 @@ def describe_windows(
     norm = np.sqrt(np.einsum("ij,ij->i", chroma, chroma))[:, None]
     out[:, n_mfcc:] = np.where(norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0))
     return out, level_db.astype(np.float32)
+
+
+def one_blas_thread() -> threadpool_limits:
+    """A context in which numpy's matrix products stay on the calling thread.
+
+    livecat's batch jobs (corpus build, render) keep both cores busy with threads of their
+    own; after each product large enough to split, OpenBLAS's extra thread spins for up to
+    0.1 s on a core they need. The live path's products are too small to be split.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # Windows described at a time by describe_at: 256 keeps the temporaries (4 MB) in cache and is

@@ -21,10 +21,10 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from livecat.corpus import Corpus
 from livecat.errors import MediaError, ParameterError
+from livecat.features import one_blas_thread
 from livecat.media import decode_audio, probe
 from livecat.media.decode import rate_fraction
 from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling, video_frame
@@ -179,12 +179,10 @@ def render(
         them with ``-map 0:a:N``).
     progress : callable(done_s, total_s), optional
     """
-    # One BLAS thread: the input's descriptors are worked out in products large enough for
-    # OpenBLAS to split, and after each its second thread spins for up to 0.1 s on the core
-    # x264 needs. Two threads cost a 20 s render 2.1-2.2 CPU-s against 1.6-1.7 s and run it
-    # at 16-17x against 19-20x (three alternating rounds).
+    # With OpenBLAS's second thread spinning after each batch of the input's descriptors, a
+    # 20 s render took 2.1-2.2 CPU-s against 1.6-1.7 s and ran at 16-17x against 19-20x.
     started = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _render(
             corpus,
             target,
