@@ -11,7 +11,6 @@ from livecat.features.descriptor import (
     DescriptorParams,
     DescriptorStream,
     describe_at,
-    describe_windows,
     one_blas_thread,
 )
 
@@ -23,6 +22,5 @@ __all__ = [
     "DescriptorParams",
     "DescriptorStream",
     "describe_at",
-    "describe_windows",
     "one_blas_thread",
 ]

@@ -3,8 +3,8 @@
 A descriptor describes the analysis *window* of ``n_fft`` samples that ends at a given sample.
 The corpus computes it for the window ending at each image's presentation time; the live
 engine computes it for the window ending at the newest input sample. Both go through
-:func:`describe_windows`, so a file analysed whole and the same samples streamed block by block
-give identical numbers (see ``tests/test_features.py``).
+:class:`DescriptorBatch`, the one copy of the arithmetic, so a file analysed whole and the same
+samples streamed block by block give identical numbers (see ``tests/test_features.py``).
 
 Three kinds exist:
 
@@ -285,10 +285,10 @@ def _analyser(params: DescriptorParams) -> _Analyser:
 def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None:
     """Write the L2-normalised semitone profile of each row of ``magnitude`` into ``out``.
 
-    Shared by :func:`describe_windows` and :class:`DescriptorStream`, so offline and live
-    profiles are the same arithmetic. Peaks quieter than 60 dB below the window's strongest
-    are ignored; each peak weighs ``log(1 + chroma_log_gain * |X| / max|X|)``. Only the
-    peaks (a few dozen of a window's ~80 candidate bins) go through the interpolation.
+    Part of :class:`DescriptorBatch`'s arithmetic. Peaks quieter than 60 dB below the
+    window's strongest are ignored; each peak weighs ``log(1 + chroma_log_gain * |X| /
+    max|X|)``. Only the peaks (a few dozen of a window's ~80 candidate bins) go through the
+    interpolation.
     """
     params = a.params
     rows, bins = magnitude.shape[0], out.shape[1]
@@ -326,54 +326,6 @@ def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None
     out[:] = np.where(norm > 1e-9, profile / np.maximum(norm, 1e-9), 1.0 / math.sqrt(bins))
 
 
-def describe_windows(
-    windows: np.ndarray, params: DescriptorParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """Describe analysis windows.
-
-    Parameters
-    ----------
-    windows : ndarray, shape (k, n_fft)
-        Mono samples at ``params.sr_hz``, full scale ±1.
-    params : DescriptorParams
-
-    Returns
-    -------
-    descriptors : ndarray, shape (k, params.dim), float32
-    level_db : ndarray, shape (k,), float32
-        RMS level of each (unweighted) window in dB relative to full scale, floored at -120.
-    """
-    a = _analyser(params)
-    windows = np.asarray(windows, dtype=np.float64)
-    if windows.ndim != 2 or windows.shape[1] != params.n_fft:
-        raise ParameterError(f"windows must have shape (k, {params.n_fft}), got {windows.shape}")
-    level_db = 10.0 * np.log10(np.einsum("ij,ij->i", windows, windows) / params.n_fft + 1e-12)
-    np.maximum(level_db, SILENCE_DB, out=level_db)
-    spectrum = np.fft.rfft(windows * a.window, axis=1)
-    power = spectrum.real**2 + spectrum.imag**2
-    if params.kind == "seed":
-        return power.astype(np.float32), level_db.astype(np.float32)
-    n_mfcc = params.n_mfcc
-    mel = power @ a.mel_t
-    out = np.empty((windows.shape[0], params.dim), np.float32)
-    # Mel cepstrum: a gain change shifts every log-mel band equally, which only moves c0.
-    # The floor follows each window's own peak (80 dB below it), so a gain change scales the
-    # floor too and the shape stays exactly level-independent, even for quiet or pure sounds.
-    floor = 1e-8 * mel.max(axis=1, keepdims=True) + 1e-30
-    out[:, :n_mfcc] = np.log10(mel + floor) @ a.dct
-    magnitude = np.sqrt(power)
-    if params.kind == "mfcc-pitch":
-        _pitch_profile(magnitude, a, out[:, n_mfcc:])
-        return out, level_db.astype(np.float32)
-    if params.chroma_log_gain > 0:
-        peak = magnitude.max(axis=1, keepdims=True) + 1e-30
-        magnitude = np.log1p(params.chroma_log_gain / peak * magnitude)
-    chroma = magnitude @ a.chroma_t
-    norm = np.sqrt(np.einsum("ij,ij->i", chroma, chroma))[:, None]
-    out[:, n_mfcc:] = np.where(norm > 1e-9, chroma / np.maximum(norm, 1e-9), 1.0 / np.sqrt(12.0))
-    return out, level_db.astype(np.float32)
-
-
 def one_blas_thread() -> threadpool_limits:
     """A context in which numpy's matrix products stay on the calling thread.
 
@@ -400,7 +352,8 @@ def describe_at(
 
     Samples before the signal's start or after its end count as silence, exactly as a stream
     that starts from silence would see them. ``batch`` windows are described at a time (the
-    numbers do not depend on it).
+    numbers do not depend on it, but for BLAS rounding a product of another height
+    differently in the last bit).
     """
     signal = np.asarray(signal, dtype=np.float64)
     ends = np.asarray(end_samples, dtype=np.int64)
@@ -408,13 +361,16 @@ def describe_at(
     padded = np.concatenate([np.zeros(n), signal, np.zeros(n)])
     out = np.empty((ends.size, params.dim), np.float32)
     levels = np.empty(ends.size, np.float32)
+    if ends.size == 0:
+        return out, levels
     offsets = np.arange(n)
+    describer = DescriptorBatch(params, rows=min(batch, ends.size))  # buffers reused
     for start in range(0, ends.size, batch):
         chunk = np.clip(ends[start : start + batch], 0, signal.size + n)
-        windows = padded[chunk[:, None] + offsets[None, :]]  # ends e → padded[e : e + n]
-        out[start : start + chunk.size], levels[start : start + chunk.size] = describe_windows(
-            windows, params
-        )
+        k = chunk.size
+        # The window ending at e is padded[e : e + n].
+        describer.windows[:k] = padded[chunk[:, None] + offsets[None, :]]
+        out[start : start + k], levels[start : start + k] = describer.describe(count=k)
     return out, levels
 
 
@@ -512,12 +468,14 @@ class DescriptorStream:
 
 
 class DescriptorBatch:
-    """Describe a fixed number of windows at once, on buffers allocated once.
+    """Describe up to a fixed number of windows at once, on buffers allocated once.
 
-    The arithmetic of :func:`describe_windows` for callers that must not allocate, because
-    they may run inside the audio callback: :class:`DescriptorStream` (one row) and the
-    engine's continuation windows (the playhead's next 8, which cost about 1.2 single windows:
-    0.17 against 0.15 ms here). Each row's numbers do not depend on the other rows.
+    The one copy of the descriptor arithmetic. Its callers: :class:`DescriptorStream` (one
+    row, inside the audio callback, which must not allocate); the engine's continuation
+    windows (the playhead's next 8, which cost about 1.2 single windows: 0.17 against
+    0.15 ms); and :func:`describe_at` and a render's known input (256 rows, where reusing the
+    buffers halves the cost against fresh arrays). Each row's numbers do not depend on the
+    other rows or on how many are described.
 
     Fill :attr:`windows` (shape ``(rows, n_fft)``, analysis-rate samples, full scale ±1),
     then call :meth:`describe`.
@@ -536,44 +494,52 @@ class DescriptorBatch:
         self._mel = np.zeros((rows, max(params.n_mels, 1)))
         self._cepstrum = np.zeros((rows, params.n_mfcc))
         self._chroma = np.zeros((rows, 12))  # mfcc-chroma only
+        self._norm = np.zeros(rows)  # mfcc-chroma only
         self._out = np.zeros((rows, params.dim), np.float32)
         self._levels = np.zeros(rows)
 
-    def describe(self) -> tuple[np.ndarray, np.ndarray]:
-        """Descriptors ``(rows, dim)`` float32 and levels ``(rows,)`` in dB of the windows;
-        both arrays are reused by the next call."""
+    def describe(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Descriptors ``(count, dim)`` float32 and levels ``(count,)`` in dB (float64) of the
+        first ``count`` windows (all by default); both arrays are reused by the next call."""
         params = self.params
         a = _analyser(params)
-        for row, window in enumerate(self.windows):  # per row, as a stream of one did
-            level = 10.0 * math.log10(float(np.dot(window, window)) / params.n_fft + 1e-12)
-            self._levels[row] = max(level, SILENCE_DB)
-        np.multiply(self.windows, a.window, out=self._windowed)
-        np.fft.rfft(self._windowed, axis=1, out=self._spectrum)
-        power = self._power
-        np.multiply(self._spectrum.real, self._spectrum.real, out=power)
-        np.multiply(self._spectrum.imag, self._spectrum.imag, out=self._scratch)
-        power += self._scratch
-        out = self._out
+        k = self.windows.shape[0] if count is None else count
+        windows = self.windows[:k]
+        levels = np.einsum("ij,ij->i", windows, windows, out=self._levels[:k])
+        levels /= params.n_fft
+        levels += 1e-12
+        np.log10(levels, out=levels)
+        levels *= 10.0
+        np.maximum(levels, SILENCE_DB, out=levels)
+        windowed = np.multiply(windows, a.window, out=self._windowed[:k])
+        spectrum = np.fft.rfft(windowed, axis=1, out=self._spectrum[:k])
+        power = np.multiply(spectrum.real, spectrum.real, out=self._power[:k])
+        scratch = np.multiply(spectrum.imag, spectrum.imag, out=self._scratch[:k])
+        power += scratch
+        out = self._out[:k]
         if params.kind == "seed":
             out[:] = power
-            return out, self._levels
+            return out, levels
         n_mfcc = params.n_mfcc
-        mel = np.dot(power, a.mel_t, out=self._mel)
+        mel = np.dot(power, a.mel_t, out=self._mel[:k])
+        # Mel cepstrum: a gain change shifts every log-mel band equally, which only moves c0.
+        # The floor follows each window's own peak (80 dB below it), so a gain change scales
+        # the floor too and the shape stays exactly level-independent, even for pure sounds.
         mel += 1e-8 * mel.max(axis=1, keepdims=True) + 1e-30
         np.log10(mel, out=mel)
-        out[:, :n_mfcc] = np.dot(mel, a.dct, out=self._cepstrum)
-        magnitude = np.sqrt(power, out=self._scratch)
+        out[:, :n_mfcc] = np.dot(mel, a.dct, out=self._cepstrum[:k])
+        magnitude = np.sqrt(power, out=scratch)
         if params.kind == "mfcc-pitch":
             _pitch_profile(magnitude, a, out[:, n_mfcc:])
-            return out, self._levels
+            return out, levels
         if params.chroma_log_gain > 0:
             magnitude *= params.chroma_log_gain / (magnitude.max(axis=1, keepdims=True) + 1e-30)
             np.log1p(magnitude, out=magnitude)
-        chroma = np.dot(magnitude, a.chroma_t, out=self._chroma)
-        for row, values in enumerate(chroma):  # per row, as a stream of one did
-            norm = math.sqrt(float(np.dot(values, values)))
-            if norm > 1e-9:
-                np.divide(values, norm, out=out[row, n_mfcc:], casting="same_kind")
-            else:
-                out[row, n_mfcc:] = 1.0 / math.sqrt(12.0)
-        return out, self._levels
+        chroma = np.dot(magnitude, a.chroma_t, out=self._chroma[:k])
+        norm = np.einsum("ij,ij->i", chroma, chroma, out=self._norm[:k])
+        np.sqrt(norm, out=norm)
+        flat = norm <= 1e-9  # no tone at all: every pitch class alike
+        np.maximum(norm, 1e-9, out=norm)
+        np.divide(chroma, norm[:, None], out=out[:, n_mfcc:], casting="same_kind")
+        out[flat, n_mfcc:] = 1.0 / math.sqrt(12.0)
+        return out, levels

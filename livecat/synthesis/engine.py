@@ -23,7 +23,6 @@ from livecat.features import (
     Decimator,
     DescriptorBatch,
     DescriptorStream,
-    describe_windows,
 )
 from livecat.synthesis.grains import GrainPlayer
 
@@ -210,6 +209,7 @@ class _KnownInput:
         self.levels_db = np.empty(self.rows, np.float32)
         self.labels = np.empty((self.rows, k), np.uint64)
         self.distances = np.empty((self.rows, k), np.float32)
+        self._describer = DescriptorBatch(params, rows=max(1, min(_KNOWN_CHUNK, self.rows)))
         self.ready = 0  # rows worked out
 
     def ensure(self, row: int) -> None:
@@ -222,8 +222,10 @@ class _KnownInput:
             self._analysed += fresh.size
             self._heard = heard
             # The window ending at analysis sample e is _padded[e : e + n_fft].
-            windows = self._padded[self.ends[first:stop, None] + self._offsets[None, :]]
-            descriptors, self.levels_db[first:stop] = describe_windows(windows, self.params)
+            count = stop - first
+            windows = self._describer.windows[:count]
+            np.take(self._padded, self.ends[first:stop, None] + self._offsets[None, :], out=windows)
+            descriptors, self.levels_db[first:stop] = self._describer.describe(count=count)
             queries = self.corpus.normalise(descriptors, out=self.queries[first:stop])
             # The index answers a batch many times faster than one query at a time, and its
             # answer to a query does not depend on what came before.
