@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,26 @@ def test_a_files_numbers_do_not_depend_on_how_many_windows_are_described_at_once
         part, part_levels = describe_at(analysis, ends, params, batch=batch)
         np.testing.assert_allclose(part, whole, rtol=0, atol=1e-12)
         np.testing.assert_array_equal(part_levels, whole_levels)
+
+
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
+def test_degenerate_windows_give_finite_numbers_and_no_warning(kind):
+    """The first samples after digital silence, a DC offset, a full-scale square: a numpy
+    warning here would be printed from the audio callback, and a NaN would reach the index."""
+    params = DescriptorParams.seed() if kind == "seed" else DescriptorParams(kind=kind)
+    n = params.n_fft
+    windows = np.zeros((6, n))
+    windows[0, -1] = 0.1  # one sample after silence: an impulse's flat spectrum
+    windows[1, -2:] = 0.1
+    windows[2, n // 2] = 1.0
+    windows[3] = 0.5  # DC
+    windows[4, ::2], windows[4, 1::2] = 1.0, -1.0  # Nyquist
+    batch = DescriptorBatch(params, rows=windows.shape[0])
+    batch.windows[:] = windows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        descriptors, levels = batch.describe()
+    assert np.isfinite(descriptors).all() and np.isfinite(levels).all()
 
 
 def test_decimator_in_blocks_equals_decimator_whole(signal):

@@ -307,7 +307,10 @@ def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None
     log_centre = np.log(peak + floor)
     log_above = np.log(above[row, col] + floor)
     curvature = log_below - 2.0 * log_centre + log_above  # < 0: the centre is a maximum
-    offset = 0.5 * (log_below - log_above) / curvature
+    # A top flat to rounding (an impulse's even spectrum) has no parabola: the bin's centre.
+    # Dividing anyway gave NaN and a RuntimeWarning, printed from the audio callback.
+    offset = np.zeros_like(curvature)
+    np.divide(0.5 * (log_below - log_above), curvature, out=offset, where=curvature < 0.0)
     bin_hz = params.sr_hz / params.n_fft
     semitone = _hz_to_midi((a.peak_bin_numbers[col] + offset) * bin_hz) - a.midi_low
     if params.chroma_log_gain > 0:
