@@ -294,6 +294,32 @@ def write_audio(path: str | os.PathLike[str], audio: np.ndarray, *, sr_hz: int) 
         container.mux(stream.encode(None))
 
 
+def two_language_film(
+    path: str | os.PathLike[str],
+    *,
+    freqs_hz: tuple[float, float] = (330.0, 523.0),
+    duration_s: float = 1.5,
+    sr_hz: int = 48000,
+) -> None:
+    """An MKV with two audio streams, as a film with a dub: a tone at ``freqs_hz[0]``
+    ("eng", stream #0) and one at ``freqs_hz[1]`` ("deu", #1)."""
+    with av.open(str(path), "w") as container:
+        streams = []
+        for language in ("eng", "deu"):
+            stream = container.add_stream("flac", rate=sr_hz, layout="mono")
+            stream.metadata["language"] = language
+            streams.append(stream)
+        for stream, freq in zip(streams, freqs_hz, strict=True):
+            sound = tone(freq, duration_s=duration_s, sr_hz=sr_hz)
+            for start in range(0, sound.size, 1024):
+                frame = av.AudioFrame.from_ndarray(
+                    sound[None, start : start + 1024], format="fltp", layout="mono"
+                )
+                frame.sample_rate, frame.pts = sr_hz, start
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+
+
 def read_audio(path: str | os.PathLike[str], *, sr_hz: int = 48000) -> np.ndarray:
     """Any file's first audio stream as mono float32 at ``sr_hz``."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)

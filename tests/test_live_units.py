@@ -14,7 +14,7 @@ import mediagen
 import numpy as np
 import pytest
 
-from livecat.corpus import Corpus
+from livecat.corpus import Corpus, build_corpus
 from livecat.errors import DeviceError, ParameterError
 from livecat.live import LivePlayer, LiveSettings
 from livecat.live import devices as devices_module
@@ -451,6 +451,52 @@ def test_input_channels_pick_an_input_files_channels(corpus, tmp_path):
     result = live_on("3")
     livehelpers.assert_one_line_error(
         result, f"livecat: {tmp_path / 'two.wav'}: channels 3 asked for, but audio stream #0 has 2"
+    )
+
+
+def test_audio_stream_picks_which_of_an_input_files_streams_is_heard(tmp_path):
+    """A rehearsal from a film with a dub listens to the language asked for, and is told
+    when there was a choice it did not make."""
+    ladder = mediagen.tone_sequence([262, 330, 392, 523], note_s=0.5, sr_hz=SR)
+    mediagen.write_video(
+        tmp_path / "ladder.mp4", fps=25, size=(160, 120), duration_s=2.0, audio=ladder, sr_hz=SR
+    )
+    build_corpus([tmp_path / "ladder.mp4"], tmp_path / "corpus")
+    film = tmp_path / "film.mkv"
+    mediagen.two_language_film(film, sr_hz=SR)  # 330 Hz on #0, 523 Hz on #1
+
+    def heard(*stream: str) -> tuple[str, list[float]]:
+        """stderr, and where in the ladder (seconds) the pictures came from."""
+        matches = tmp_path / "m.csv"
+        result = livehelpers.run_livecat(
+            "live", str(tmp_path / "corpus"), "--input-file", str(film), "--headless",
+            "--matches", str(matches), *stream,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        rows = [row.split(",") for row in matches.read_text().splitlines()[1:]]
+        return result.stderr, [float(r[2]) for r in rows if int(r[3]) >= 0]
+
+    notice, first = heard()
+    assert (
+        f"livecat: {film} has 2 audio streams (#0 eng, 1 ch, flac; #1 deu, 1 ch, flac): "
+        "feeding #0; --audio-stream N picks another"
+    ) in notice.splitlines()
+    assert first and np.median(first) == pytest.approx(0.75, abs=0.25)  # the 330 Hz rung
+    notice, second = heard("--audio-stream", "1")
+    assert "audio streams" not in notice
+    assert second and np.median(second) == pytest.approx(1.75, abs=0.25)  # the 523 Hz rung
+    result = livehelpers.run_livecat(
+        "live", str(tmp_path / "corpus"), "--input-file", str(film), "--headless",
+        "--audio-stream", "2",
+    )  # fmt: skip
+    livehelpers.assert_one_line_error(
+        result, f"livecat: {film}: no audio stream #2: the file has 2 (#0-#1)"
+    )
+    result = livehelpers.run_livecat(
+        "live", str(tmp_path / "corpus"), "--headless", "--audio-stream", "1"
+    )
+    livehelpers.assert_one_line_error(
+        result, "livecat: --audio-stream picks one of --input-file's audio streams"
     )
 
 

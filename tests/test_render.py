@@ -260,25 +260,6 @@ def test_a_lead_out_of_range_is_one_line(corpus_and_media, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _two_language_film(path: Path) -> None:
-    """An MKV with two audio streams, as a film with a dub: 330 Hz ("eng"), 523 Hz ("deu")."""
-    with av.open(str(path), "w") as container:
-        streams = []
-        for language in ("eng", "deu"):
-            stream = container.add_stream("flac", rate=SR, layout="mono")
-            stream.metadata["language"] = language
-            streams.append(stream)
-        for stream, freq in zip(streams, (330, 523), strict=True):
-            sound = mediagen.tone(freq, duration_s=1.5, sr_hz=SR)
-            for start in range(0, sound.size, 1024):
-                frame = av.AudioFrame.from_ndarray(
-                    sound[None, start : start + 1024], format="fltp", layout="mono"
-                )
-                frame.sample_rate, frame.pts = SR, start
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-
-
 def _middle(path: Path) -> np.ndarray:
     """0.3-1.2 s of a file's sound: clear of the render's first and last grains."""
     return mediagen.read_audio(path)[int(0.3 * SR) : int(1.2 * SR)]
@@ -289,7 +270,7 @@ def test_a_target_with_several_audio_streams_names_them_and_renders_the_one_aske
 ):
     corpus_dir, _ = corpus_and_media
     film = tmp_path / "film.mkv"
-    _two_language_film(film)
+    mediagen.two_language_film(film, sr_hz=SR)
     result = _livecat("render", corpus_dir, film, "-o", tmp_path / "a.mp4")
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[-1] == (

@@ -19,6 +19,7 @@ from livecat.cli.engine_options import (
     base_settings,
     param_values,
 )
+from livecat.cli.stream_options import add_audio_stream_option, say_which_stream
 from livecat.control.params import PARAMS_BY_NAME
 from livecat.errors import DeviceError, ParameterError
 
@@ -142,6 +143,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="feed this file instead of an input device, in real time",
     )
+    add_audio_stream_option(audio, of="--input-file", use="feed")
     audio.add_argument("--loop", action="store_true", help="loop --input-file")
     audio.add_argument(
         "--matcher",
@@ -355,6 +357,7 @@ def run_live(args: argparse.Namespace) -> int:
     from livecat.live import LivePlayer, LiveSettings
     from livecat.live.player import DECISIONS, JUMPS, LATE_GRAINS, STREAM_T
     from livecat.live.session import LiveSession
+    from livecat.media import probe
     from livecat.output import Display, DisplaySettings, screen_geometry
     from livecat.render.mosaic import MatchLog
 
@@ -387,6 +390,11 @@ def run_live(args: argparse.Namespace) -> int:
         )
     corpora = [Corpus.open(p) for p in corpus_paths]
     input_file = args.input_file
+    if input_file is None and args.audio_stream is not None:
+        raise ParameterError("--audio-stream picks one of --input-file's audio streams")
+    if input_file is not None:
+        streams = probe(input_file).audio_streams
+        say_which_stream(input_file, streams, chosen=args.audio_stream, did="feeding")
     silent = False
     if input_file is not None and args.output is None:
         if args.no_grains and values["dry_wet"] == 1.0:
@@ -420,6 +428,7 @@ def run_live(args: argparse.Namespace) -> int:
         dry=1.0 - float(values["dry_wet"]),
         wet=float(values["dry_wet"]),
         input_file=input_file,
+        input_stream=args.audio_stream or 0,
         loop_input=args.loop,
         silent=silent,
         matcher=args.matcher,

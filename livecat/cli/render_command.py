@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from livecat.cli.engine_options import add_engine_options, engine_settings
+from livecat.cli.stream_options import add_audio_stream_option, say_which_stream
 from livecat.corpus import Corpus
 from livecat.errors import ParameterError
 
@@ -16,16 +17,6 @@ def _size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
     return w, h
-
-
-def _stream_number(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"a stream number from 0, got {text!r}")
-    return number
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -62,14 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "so the mosaic keeps time with the target (default: the engine's reaction time, "
         "25 ms at the defaults; 0 renders exactly what a live set would show and play)",
     )
-    p.add_argument(
-        "--audio-stream",
-        type=_stream_number,
-        default=None,
-        metavar="N",
-        help="which of TARGET's audio streams to re-create, counting from 0 as FFmpeg's "
-        "-map 0:a:N does (default: the first; livecat names them when there are several)",
-    )
+    add_audio_stream_option(p, of="TARGET", use="re-create")
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (20)")
     p.add_argument("--preset", default="superfast", help="x264 speed preset (superfast)")
     add_engine_options(p)
@@ -126,12 +110,7 @@ def run(args: argparse.Namespace) -> int:
         f"{report.speed:.1f}x real time",
         file=sys.stderr,
     )
-    if len(report.audio_streams) > 1 and args.audio_stream is None:
-        print(
-            f"livecat: {args.target} has {len(report.audio_streams)} audio streams "
-            f"({'; '.join(report.audio_streams)}): rendered #0; --audio-stream N picks another",
-            file=sys.stderr,
-        )
+    say_which_stream(args.target, report.audio_streams, chosen=args.audio_stream, did="rendered")
     if report.gate_never_opened:
         print(
             f"livecat: nothing in {args.target} rose above the silence gate "

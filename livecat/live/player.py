@@ -118,6 +118,7 @@ class LiveSettings:
     dry: float = 0.0
     wet: float = 1.0
     input_file: Path | None = None
+    input_stream: int = 0  # which of input_file's audio streams (from 0)
     loop_input: bool = False
     silent: bool = False  # no audio device at all: an input file paced by a thread
     matcher: str = "worker"  # "worker" (one-block hand-off) or "callback"
@@ -323,6 +324,7 @@ class LivePlayer:
                 sr_hz=self.sr_hz,
                 align_to_video=False,
                 channels=settings.input_channels,
+                stream=settings.input_stream,
             )
         self.input_ended = False  # an input file ran out (and does not loop)
         self.callback_error: BaseException | None = None
