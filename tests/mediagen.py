@@ -300,15 +300,30 @@ def two_language_film(
     freqs_hz: tuple[float, float] = (330.0, 523.0),
     duration_s: float = 1.5,
     sr_hz: int = 48000,
+    video_size: tuple[int, int] | None = None,
+    fps: int = 25,
 ) -> None:
     """An MKV with two audio streams, as a film with a dub: a tone at ``freqs_hz[0]``
-    ("eng", stream #0) and one at ``freqs_hz[1]`` ("deu", #1)."""
+    ("eng", stream #0) and one at ``freqs_hz[1]`` ("deu", #1); with ``video_size``, also
+    H.264 pictures that carry their index (:func:`encode_index_image`)."""
     with av.open(str(path), "w") as container:
+        video = None
+        if video_size is not None:
+            video = container.add_stream("libx264", rate=fps)
+            video.width, video.height = video_size
+            video.pix_fmt = "yuv420p"
         streams = []
         for language in ("eng", "deu"):
             stream = container.add_stream("flac", rate=sr_hz, layout="mono")
             stream.metadata["language"] = language
             streams.append(stream)
+        if video is not None:
+            for k in range(int(round(duration_s * fps))):
+                image = encode_index_image(k, width=video_size[0], height=video_size[1])
+                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+                frame.pts = k
+                container.mux(video.encode(frame))
+            container.mux(video.encode(None))
         for stream, freq in zip(streams, freqs_hz, strict=True):
             sound = tone(freq, duration_s=duration_s, sr_hz=sr_hz)
             for start in range(0, sound.size, 1024):

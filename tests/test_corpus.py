@@ -219,6 +219,48 @@ def test_cli_build_and_info(media, tmp_path):
     assert "unchanged" in again.stderr and again.returncode == 0
 
 
+def test_audio_stream_picks_which_sound_a_films_pictures_get(tmp_path):
+    """A film with a dub: the grains come from the stream asked for, the choice is kept by
+    `add` and shown by `info`, and a build that made no choice says there was one."""
+    film = tmp_path / "film.mkv"
+    mediagen.two_language_film(film, video_size=(96, 64), duration_s=2.0, sr_hz=SR)
+
+    def grain_hz(corpus_dir) -> float:
+        corpus = Corpus.open(corpus_dir)
+        sound = corpus.grain_audio(10, length=SR // 2)
+        return np.argmax(np.abs(np.fft.rfft(sound))) * SR / sound.size
+
+    result = _livecat("build", str(film), "-o", str(tmp_path / "first"))
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"added  {film}: 50 entries, 2.0 s, sound from #0 eng, 1 ch, flac of 2 audio streams "
+        "(#0 eng, 1 ch, flac; #1 deu, 1 ch, flac); --audio-stream N picks another"
+    ) in result.stderr
+    assert grain_hz(tmp_path / "first") == pytest.approx(330, abs=3)
+
+    result = _livecat("build", str(film), "--audio-stream", "1", "-o", str(tmp_path / "dub"))
+    assert result.returncode == 0, result.stderr
+    assert f"{film}: 50 entries, 2.0 s, sound from #1 deu, 1 ch, flac\n" in result.stderr
+    assert grain_hz(tmp_path / "dub") == pytest.approx(523, abs=3)
+    assert "(sound: audio stream #1)" in _livecat("info", str(tmp_path / "dub")).stdout
+
+    # Unchanged pictures, other sound: analysed again; then kept by an `add` that asks nothing.
+    result = _livecat("add", str(tmp_path / "first"), str(film), "--audio-stream", "1")
+    assert result.returncode == 0 and "added" in result.stderr, result.stderr
+    assert grain_hz(tmp_path / "first") == pytest.approx(523, abs=3)
+    result = _livecat("add", str(tmp_path / "first"), str(film))
+    assert result.returncode == 0 and "unchanged" in result.stderr, result.stderr
+    assert grain_hz(tmp_path / "first") == pytest.approx(523, abs=3)
+
+    result = _livecat("build", str(film), "--audio-stream", "2", "-o", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert (
+        f"  skipped  {film}: no audio stream #2: the file has 2 (#0-#1)"
+        in result.stderr.splitlines()
+    )
+    assert not (tmp_path / "none").exists()
+
+
 def test_bad_inputs_are_skipped_with_one_line_each(tmp_path, media):
     broken = mediagen.write_broken_files(tmp_path / "broken")
     target = tmp_path / "c"

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from livecat.cli.stream_options import add_audio_stream_option
 from livecat.corpus import (
     BuildReport,
     BuildSettings,
@@ -67,6 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=Weighting().timbre,
         help="weight of timbre (cepstrum) in matching (default %(default)s)",
     )
+    add_audio_stream_option(build, of="each INPUT", use="take the grains from")
     build.add_argument(
         "--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help=argparse.SUPPRESS
     )
@@ -88,6 +90,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add.add_argument("corpus", metavar="CORPUS")
     add.add_argument("inputs", nargs="+", metavar="INPUT", help="video file or directory")
+    add_audio_stream_option(add, of="each INPUT", use="take the grains from")
     add.set_defaults(run=run_add)
 
     info = commands.add_parser(
@@ -162,11 +165,16 @@ def run_build(args: argparse.Namespace) -> int:
         index=IndexSettings(M=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
         weighting=Weighting(timbre=args.timbre_weight, pitch=args.pitch_weight),
     )
-    return _summarise(_build_with_progress(args.inputs, args.output, settings=settings), "built")
+    report = _build_with_progress(
+        args.inputs, args.output, settings=settings, audio_stream=args.audio_stream
+    )
+    return _summarise(report, "built")
 
 
 def run_add(args: argparse.Namespace) -> int:
-    report = _build_with_progress(args.inputs, args.corpus, add_to_existing=True)
+    report = _build_with_progress(
+        args.inputs, args.corpus, add_to_existing=True, audio_stream=args.audio_stream
+    )
     return _summarise(report, "updated")
 
 
@@ -204,6 +212,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(
             f"  {s.path:<{width}}  {s.duration_s:8.1f}s  {s.fps:6.2f}  "
             f"{s.image_width:>4}x{s.image_height:<4}  {s.entries:8d}"
+            + (f"  (sound: audio stream #{s.audio_stream})" if s.audio_stream else "")
         )
     total_s = sum(s.duration_s for s in corpus.sources)
     print(f"\n{len(corpus)} entries from {len(corpus.sources)} file(s), {total_s:.1f} s of video")

@@ -349,18 +349,26 @@ def analyse_file(
     display_path: str,
     progress: Callable[[int], None],
     pool: ThreadPoolExecutor,
+    audio_stream: int = 0,
 ) -> SourceRecord:
-    """Decode one video file into the writer. On failure nothing of it stays written."""
+    """Decode one video file into the writer, its sound from audio stream ``audio_stream``.
+    On failure nothing of it stays written."""
     info = probe(path)
     if not info.has_video:
         raise MediaError("no video stream (audio-only file?)", path=path)
     if not info.has_audio:
         raise MediaError("no audio track: nothing to match against", path=path)
+    if audio_stream >= len(info.audio_streams):
+        count = len(info.audio_streams)
+        numbers = "#0" if count == 1 else f"#0-#{count - 1}"
+        raise MediaError(
+            f"no audio stream #{audio_stream}: the file has {count} ({numbers})", path=path
+        )
     stat = path.stat()
     sha = file_sha256(path)
     # The sound decodes on its own thread while the pictures decode here (PyAV releases the
     # GIL): the two streams are read from two handles of the same file.
-    audio_job = pool.submit(decode_audio, path, sr_hz=settings.grain_sr_hz)
+    audio_job = pool.submit(decode_audio, path, sr_hz=settings.grain_sr_hz, stream=audio_stream)
     image_start = writer.images.tell()
     grain_offset = writer.grains.count
     encode = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
@@ -438,10 +446,11 @@ def analyse_file(
         height=info.height or shape[0],
         image_width=int(shape[1]),
         image_height=int(shape[0]),
-        audio_channels=info.audio_channels or 0,
-        audio_sr_hz=info.audio_sr_hz or 0,
+        audio_channels=info.audio_formats[audio_stream][0],
+        audio_sr_hz=info.audio_formats[audio_stream][1],
         grain_offset=grain_offset,
         grain_samples=int(grains.size),
+        audio_stream=audio_stream,
     )
     writer.add_source(record, entries=entries, descriptors=described, levels=None)
     return record
@@ -464,8 +473,13 @@ def build_corpus(
     add_to_existing: bool = False,
     progress: ProgressFn | None = None,
     file_done: FileDoneFn | None = None,
+    audio_stream: int | None = None,
 ) -> BuildReport:
     """Build a corpus from ``inputs`` (files and directories), or add them to an existing one.
+
+    ``audio_stream`` picks which of each file's audio streams its grains come from (0: the
+    first); by default the first, or for a changed file the one it was analysed from before.
+    A file already in the corpus from another stream is analysed again.
 
     With ``add_to_existing`` the corpus's own settings are used; files already in it with the
     same size and modification time (or content hash) are kept as they are, changed ones are
@@ -508,14 +522,20 @@ def build_corpus(
     old_by_path = {s.abs_path: i for i, s in enumerate(old.sources)} if old else {}
     to_analyse: list[Path] = []
     replaced: set[int] = set()
+    streams: dict[Path, int] = {}  # the audio stream each file is analysed from
     for path in files:
         key = str(path.resolve())
+        streams[path] = 0 if audio_stream is None else audio_stream
         if key in old_by_path:
             src = old.sources[old_by_path[key]]  # type: ignore[union-attr]
             st = path.stat()
             same = (st.st_size == src.size and st.st_mtime == src.mtime) or (
                 st.st_size == src.size and file_sha256(path) == src.sha256
             )
+            if audio_stream is None:
+                streams[path] = src.audio_stream
+            elif audio_stream != src.audio_stream:
+                same = False  # the same pictures, but other sound
             if same:
                 report.unchanged.append(path)
                 if file_done:
@@ -526,9 +546,12 @@ def build_corpus(
         to_analyse.append(path)
 
     estimates: dict[Path, int] = {}
+    stream_names: dict[Path, tuple[str, ...]] = {}
     for path in to_analyse:
         try:
-            estimates[path] = max(probe(path).image_count_estimate, 1)
+            info = probe(path)
+            estimates[path] = max(info.image_count_estimate, 1)
+            stream_names[path] = info.audio_streams
         except LivecatError:
             estimates[path] = 1
     total = sum(estimates.values())
@@ -562,6 +585,7 @@ def build_corpus(
                         display_path=str(path),
                         progress=tick,
                         pool=pool,
+                        audio_stream=streams[path],
                     )
                 except (MediaError, OSError) as exc:
                     reason = _one_line(exc, path)
@@ -575,7 +599,16 @@ def build_corpus(
                 report.added.append(path)
                 report.seconds_analysed += record.duration_s
                 if file_done:
-                    file_done(path, "added", f"{record.entries} entries, {record.duration_s:.1f} s")
+                    detail = f"{record.entries} entries, {record.duration_s:.1f} s"
+                    names = stream_names.get(path, ())
+                    if len(names) > 1:
+                        detail += f", sound from {names[record.audio_stream]}"
+                        if audio_stream is None:
+                            detail += (
+                                f" of {len(names)} audio streams ({'; '.join(names)}); "
+                                "--audio-stream N picks another"
+                            )
+                    file_done(path, "added", detail)
         if writer.entry_count == 0:
             raise CorpusError(
                 "nothing was indexed" + (" (every input was skipped)" if report.skipped else ""),

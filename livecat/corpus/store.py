@@ -76,6 +76,7 @@ class SourceRecord:
     audio_sr_hz: int
     grain_offset: int  # first sample of this source in grains.npy
     grain_samples: int
+    audio_stream: int = 0  # which of the file's audio streams the grains come from
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceRecord:

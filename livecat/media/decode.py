@@ -62,6 +62,8 @@ class MediaInfo:
     # One short name per audio stream, in order (``#1 eng, 6 ch, ac3``), so a user can tell
     # a film's dubs and commentary apart.
     audio_streams: tuple[str, ...] = ()
+    # (channels, rate in Hz) of each audio stream, in the same order.
+    audio_formats: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,10 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             audio_streams=tuple(
                 _audio_stream_name(number, stream)
                 for number, stream in enumerate(container.streams.audio)
+            ),
+            audio_formats=tuple(
+                (s.codec_context.channels or 0, s.codec_context.sample_rate or 0)
+                for s in container.streams.audio
             ),
         )
 
