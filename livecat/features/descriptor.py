@@ -29,6 +29,7 @@ Three kinds exist:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -344,6 +345,22 @@ def one_blas_thread() -> threadpool_limits:
 DESCRIBE_BATCH = 256
 
 
+_thread_batches = threading.local()
+
+
+def _reusable_batch(params: DescriptorParams, *, rows: int) -> DescriptorBatch:
+    """This thread's batch for ``params``, kept between describe_at calls: a fresh batch's
+    buffers fault in page by page on first use, which doubled the cost of a file's first 256
+    windows (8-10 ms against 4)."""
+    batches: dict[tuple[DescriptorParams, int], DescriptorBatch] = getattr(
+        _thread_batches, "batches", {}
+    )
+    _thread_batches.batches = batches
+    if (params, rows) not in batches:
+        batches[(params, rows)] = DescriptorBatch(params, rows=rows)
+    return batches[(params, rows)]
+
+
 def describe_at(
     signal: np.ndarray,
     end_samples: np.ndarray,
@@ -366,13 +383,11 @@ def describe_at(
     levels = np.empty(ends.size, np.float32)
     if ends.size == 0:
         return out, levels
-    offsets = np.arange(n)
-    describer = DescriptorBatch(params, rows=min(batch, ends.size))  # buffers reused
+    describer = _reusable_batch(params, rows=batch)
     for start in range(0, ends.size, batch):
         chunk = np.clip(ends[start : start + batch], 0, signal.size + n)
         k = chunk.size
-        # The window ending at e is padded[e : e + n].
-        describer.windows[:k] = padded[chunk[:, None] + offsets[None, :]]
+        describer.cut(padded, chunk)  # the window ending at e is padded[e : e + n]
         out[start : start + k], levels[start : start + k] = describer.describe(count=k)
     return out, levels
 
@@ -500,6 +515,12 @@ class DescriptorBatch:
         self._norm = np.zeros(rows)  # mfcc-chroma only
         self._out = np.zeros((rows, params.dim), np.float32)
         self._levels = np.zeros(rows)
+
+    def cut(self, padded: np.ndarray, starts: np.ndarray) -> None:
+        """Fill the first ``len(starts)`` windows with ``padded[s : s + n_fft]`` for each
+        start ``s`` (rows of a sliding view: 15x faster than gathering by an index array)."""
+        view = np.lib.stride_tricks.sliding_window_view(padded, self.params.n_fft)
+        self.windows[: len(starts)] = view[starts]
 
     def describe(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Descriptors ``(count, dim)`` float32 and levels ``(count,)`` in dB (float64) of the

@@ -200,7 +200,6 @@ class _KnownInput:
         decisions = np.arange(1, self.rows + 1, dtype=np.int64)
         self.ends = -(-(decisions * hop) // self.factor)  # analysis samples seen by then
         n = params.n_fft
-        self._offsets = np.arange(n)
         self._padded = np.zeros(n + -(-signal.shape[0] // self.factor) + n)
         self._analysed = n  # where the next analysis sample goes in _padded
         self._decimator = Decimator(self.factor)
@@ -222,10 +221,8 @@ class _KnownInput:
             self._analysed += fresh.size
             self._heard = heard
             # The window ending at analysis sample e is _padded[e : e + n_fft].
-            count = stop - first
-            windows = self._describer.windows[:count]
-            np.take(self._padded, self.ends[first:stop, None] + self._offsets[None, :], out=windows)
-            descriptors, self.levels_db[first:stop] = self._describer.describe(count=count)
+            self._describer.cut(self._padded, self.ends[first:stop])
+            descriptors, self.levels_db[first:stop] = self._describer.describe(count=stop - first)
             queries = self.corpus.normalise(descriptors, out=self.queries[first:stop])
             # The index answers a batch many times faster than one query at a time, and its
             # answer to a query does not depend on what came before.
