@@ -39,6 +39,7 @@ from livecat.corpus.store import (
 from livecat.errors import CorpusError, LivecatError, MediaError, ParameterError
 from livecat.features import Decimator, DescriptorParams, describe_at, one_blas_thread
 from livecat.media import VIDEO_EXTENSIONS, DecodedImage, decode_audio, iter_images, probe
+from livecat.media.decode import check_audio_stream
 
 log = logging.getLogger(__name__)
 
@@ -358,12 +359,8 @@ def analyse_file(
         raise MediaError("no video stream (audio-only file?)", path=path)
     if not info.has_audio:
         raise MediaError("no audio track: nothing to match against", path=path)
-    if audio_stream >= len(info.audio_streams):
-        count = len(info.audio_streams)
-        numbers = "#0" if count == 1 else f"#0-#{count - 1}"
-        raise MediaError(
-            f"no audio stream #{audio_stream}: the file has {count} ({numbers})", path=path
-        )
+    # Before the pictures are decoded, not after.
+    check_audio_stream(path, audio_stream, count=len(info.audio_streams))
     stat = path.stat()
     sha = file_sha256(path)
     # The sound decodes on its own thread while the pictures decode here (PyAV releases the

@@ -179,6 +179,13 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         )
 
 
+def check_audio_stream(path: Path, stream: int, *, count: int) -> None:
+    """Raise the one-line error for an audio stream number a file with ``count`` lacks."""
+    if not 0 <= stream < count:
+        numbers = "#0" if count == 1 else f"#0-#{count - 1}"
+        raise MediaError(f"no audio stream #{stream}: the file has {count} ({numbers})", path=path)
+
+
 def _audio_stream_name(number: int, stream: av.audio.stream.AudioStream) -> str:
     parts = [stream.language] if stream.language else []
     channels = stream.codec_context.channels
@@ -256,12 +263,7 @@ def decode_audio(
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError("no audio stream", path=path)
-        count = len(container.streams.audio)
-        if not 0 <= stream < count:
-            numbers = "#0" if count == 1 else f"#0-#{count - 1}"
-            raise MediaError(
-                f"no audio stream #{stream}: the file has {count} ({numbers})", path=path
-            )
+        check_audio_stream(path, stream, count=len(container.streams.audio))
         chosen = container.streams.audio[stream]
         origin_s = 0.0
         video = container.streams.video[0] if container.streams.video else None
