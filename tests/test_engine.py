@@ -78,6 +78,24 @@ def test_a_known_input_worked_out_ahead_plays_exactly_what_the_stream_plays(vari
     np.testing.assert_array_equal(known, streamed)
 
 
+def test_a_warmed_up_engine_plays_exactly_what_a_fresh_one_does(varied_corpus):
+    """The live player warms each engine up before the stream opens (so its first blocks do
+    not page-fault): that must leave no trace in what it plays or shows."""
+    corpus, _ = varied_corpus
+    target = mediagen.varied_notes(3.0, seed=9)
+    fresh, fresh_entries = run(Engine(corpus), target, 256)
+    warm = Engine(corpus)
+    warm.warm_up()
+    assert warm.state.decisions == 0
+    out = np.zeros_like(target)
+    entries = []
+    for start in range(0, target.size, 256):  # no reset: warm_up must have done it
+        warm.process(target[start : start + 256], out[start : start + 256])
+        entries.append(warm.state.entry)
+    assert entries == fresh_entries
+    np.testing.assert_array_equal(out, fresh)
+
+
 @pytest.mark.parametrize("level_mode", ["compensate", "match"])
 def test_describing_continuations_in_batches_changes_no_decision(
     varied_corpus, monkeypatch, level_mode

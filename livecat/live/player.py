@@ -252,7 +252,7 @@ class LivePlayer:
         self.decks: list[Deck] = []
         for i, corpus in enumerate(corpora):
             engine = Engine(corpus, settings=self.engine_settings, max_block=self.max_block)
-            engine.reset()
+            engine.warm_up()  # before its grains are routed to the audio thread's schedule
             deck = Deck(corpus=corpus, name=names[i], engine=engine)
             if self.worker:
                 deck.player = GrainPlayer(
