@@ -76,6 +76,9 @@ def test_a_known_input_worked_out_ahead_plays_exactly_what_the_stream_plays(vari
             assert 0 < engine._known.ready < engine._known.rows
     assert known_entries == streamed_entries
     np.testing.assert_array_equal(known, streamed)
+    # Only the analysis the next batch needs is kept, whatever the input's length.
+    kept = engine._known._analysis.size
+    assert kept <= corpus.params.n_fft + 256 * engine.hop // (SR // corpus.params.sr_hz) + 1
 
 
 def test_a_warmed_up_engine_plays_exactly_what_a_fresh_one_does(varied_corpus):

@@ -250,8 +250,16 @@ def _render(
     total = round(image_count * sr / float(rate))
     # The engine hears the target and then ``lead`` samples of silence; what it plays at
     # sample j belongs in the output at j - lead.
-    heard = np.pad(audio, (0, max(0, total + lead - audio.size)))
-    engine.precompute_input(heard)
+    heard_samples = max(audio.size, total + lead)
+    engine.precompute_input(audio, samples=heard_samples)
+
+    def heard(start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) of the target followed by silence (not copied in full: an
+        hour's target is 0.7 GB of float32)."""
+        if stop <= audio.size:
+            return audio[start:stop]
+        return np.pad(audio[start:stop], (0, stop - max(start, audio.size)))
+
     fed = 0
 
     def feed(until: int, writer: BackgroundWriter) -> None:
@@ -259,12 +267,12 @@ def _render(
         nonlocal fed
         while fed < until:
             stop = min(until, fed + max_block)
-            sound = engine.process(heard[fed:stop])  # a fresh array: safe to queue as is
+            sound = engine.process(heard(fed, stop))  # a fresh array: safe to queue as is
             first = max(fed, lead)
             if stop > first:
                 sound = sound[first - fed :]
                 if mix_target:
-                    sound += mix_target * heard[first - lead : stop - lead]
+                    sound += mix_target * heard(first - lead, stop - lead)
                 writer.write_audio(sound)
             fed = stop
 

@@ -174,14 +174,15 @@ class _KnownInput:
 
     Rows are worked out vectorised, ``_KNOWN_CHUNK`` decisions at a time, as the engine
     reaches them: a render's first pictures wait milliseconds instead of the whole target's
-    analysis, and the rest overlaps with the encoding. Only the analysis signal (a window of
-    silence on each side) is kept whole, so windows are cut without copying the input.
+    analysis, and the rest overlaps with the encoding. Only the analysis samples the next
+    chunk's windows need are kept, so memory does not grow with the input's length.
     """
 
     def __init__(
         self,
         signal: np.ndarray,
         *,
+        samples: int,
         hop: int,
         sr_hz: int,
         corpus: Corpus,
@@ -194,14 +195,17 @@ class _KnownInput:
         self.index = index
         self.k = k
         self.signal = signal
+        self.samples = samples  # the signal, then silence up to this length
         self.hop = hop
         self.factor = sr_hz // params.sr_hz
-        self.rows = signal.shape[0] // hop
+        self.rows = samples // hop
         decisions = np.arange(1, self.rows + 1, dtype=np.int64)
-        self.ends = -(-(decisions * hop) // self.factor)  # analysis samples seen by then
-        n = params.n_fft
-        self._padded = np.zeros(n + -(-signal.shape[0] // self.factor) + n)
-        self._analysed = n  # where the next analysis sample goes in _padded
+        # Analysis samples seen by each decision: the window ending there is analysis
+        # samples [end - n_fft, end), silence before the start.
+        self.ends = -(-(decisions * hop) // self.factor)
+        # Analysis samples from `_origin` on, with n_fft samples of silence before the start.
+        self._analysis = np.zeros(params.n_fft)
+        self._origin = -params.n_fft
         self._decimator = Decimator(self.factor)
         self._heard = 0  # input samples decimated
         self.queries = np.empty((self.rows, params.dim), np.float32)
@@ -211,17 +215,26 @@ class _KnownInput:
         self._describer = DescriptorBatch(params, rows=max(1, min(_KNOWN_CHUNK, self.rows)))
         self.ready = 0  # rows worked out
 
+    def _input(self, stop: int) -> np.ndarray:
+        """Input samples [_heard, stop): the signal, then silence."""
+        block = self.signal[self._heard : stop]
+        missing = stop - self._heard - block.size
+        return np.pad(block, (0, missing)) if missing > 0 else block
+
     def ensure(self, row: int) -> None:
         """Work out rows up to and including ``row``."""
+        n = self.params.n_fft
         while row >= self.ready:
             first, stop = self.ready, min(self.ready + _KNOWN_CHUNK, self.rows)
             heard = stop * self.hop  # input samples the last of these decisions has heard
-            fresh = self._decimator.process(self.signal[self._heard : heard])
-            self._padded[self._analysed : self._analysed + fresh.size] = fresh
-            self._analysed += fresh.size
+            fresh = self._decimator.process(self._input(heard))
             self._heard = heard
-            # The window ending at analysis sample e is _padded[e : e + n_fft].
-            self._describer.cut(self._padded, self.ends[first:stop])
+            # Keep what the first window of this chunk reaches back to, and the new samples.
+            keep = self.ends[first] - n - self._origin
+            self._analysis = np.concatenate([self._analysis[keep:], fresh])
+            self._origin += keep
+            # The window ending at e starts at analysis sample e - n_fft.
+            self._describer.cut(self._analysis, self.ends[first:stop] - n - self._origin)
             descriptors, self.levels_db[first:stop] = self._describer.describe(count=stop - first)
             queries = self.corpus.normalise(descriptors, out=self.queries[first:stop])
             # The index answers a batch many times faster than one query at a time, and its
@@ -377,14 +390,21 @@ class Engine:
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
 
-    def precompute_input(self, signal: np.ndarray) -> None:
-        """Announce a whole known input (offline render): its descriptors, the same the stream
-        would compute at every decision, and the index's candidates for each are then worked
-        out in vectorised batches instead of one decision at a time. Call after :meth:`reset`,
-        then :meth:`process` the same samples from their start; ``signal`` must not change
+    def precompute_input(self, signal: np.ndarray, *, samples: int | None = None) -> None:
+        """Announce a whole known input (offline render): ``signal``, followed by silence up
+        to ``samples`` in all if given. Its descriptors, the same the stream would compute at
+        every decision, and the index's candidates for each are then worked out in vectorised
+        batches instead of one decision at a time. Call after :meth:`reset`, then
+        :meth:`process` the same samples from their start; ``signal`` must not change
         meanwhile."""
         self._known = _KnownInput(
-            signal, hop=self.hop, sr_hz=self.sr_hz, corpus=self.corpus, index=self.index, k=self._k
+            signal,
+            samples=signal.shape[0] if samples is None else max(samples, signal.shape[0]),
+            hop=self.hop,
+            sr_hz=self.sr_hz,
+            corpus=self.corpus,
+            index=self.index,
+            k=self._k,
         )
 
     def warm_up(self, *, seconds: float = 1.0, block: int = 256) -> None:
