@@ -219,6 +219,27 @@ def test_cli_build_and_info(media, tmp_path):
     assert "unchanged" in again.stderr and again.returncode == 0
 
 
+@pytest.mark.parametrize("shift", [-700, 0, 300])
+def test_decoded_sound_gathers_into_one_array_as_joined_chunks_would(shift):
+    """decode_audio grows one array instead of joining a list of chunks at the end (which held
+    a long target twice over): the same samples, whether the length was guessed too short,
+    silence was put in front, or a codec's priming samples dropped."""
+    from livecat.media.decode import _Samples
+
+    rng = np.random.default_rng(5)
+    chunks = [rng.standard_normal(n).astype(np.float32) for n in (1024, 1, 0, 5000, 333, 70000)]
+    joined = np.concatenate(chunks)
+    expected = (
+        np.concatenate([np.zeros(shift, np.float32), joined]) if shift > 0 else joined[-shift:]
+    )
+    gathered = _Samples(expected=10)  # far too short: it must grow
+    gathered.shift(shift)
+    for chunk in chunks:
+        gathered.append(chunk)
+    assert gathered.decoded == joined.size
+    np.testing.assert_array_equal(gathered.result(), expected)
+
+
 def test_audio_stream_picks_which_sound_a_films_pictures_get(tmp_path):
     """A film with a dub: the grains come from the stream asked for, the choice is kept by
     `add` and shown by `info`, and a build that made no choice says there was one."""

@@ -271,17 +271,18 @@ def decode_audio(
             origin_s = float(video.start_time * video.time_base)
         picks = [c - 1 for c in channels] if channels else None
         resampler: av.AudioResampler | None = None
-        chunks: list[np.ndarray] = []
-        first_s: float | None = None
+        duration_s = float(container.duration / av.time_base) if container.duration else 60.0
+        samples = _Samples(expected=int((duration_s + 1.0) * sr_hz))
 
         def keep(out: av.AudioFrame) -> None:
             data = out.to_ndarray()  # (channels, n) planar, or (1, n) mono
-            chunks.append(data.reshape(-1) if picks is None else data[picks].sum(axis=0))
+            samples.append(data.reshape(-1) if picks is None else data[picks].sum(axis=0))
 
         try:
             for frame in container.decode(chosen):
                 if resampler is None:
                     first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                    samples.shift(int(round((first_s - origin_s) * sr_hz)))
                     if picks is None:
                         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)
                     else:
@@ -302,15 +303,48 @@ def decode_audio(
                     keep(out)
         except av.error.FFmpegError as exc:
             raise MediaError(f"audio stream broke off ({_reason(exc)})", path=path) from exc
-        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        if samples.size == 0:
+        if samples.decoded == 0:
             raise MediaError("audio stream holds no samples", path=path)
-        shift = int(round(((first_s or 0.0) - origin_s) * sr_hz))
-        if shift > 0:
-            samples = np.concatenate([np.zeros(shift, np.float32), samples])
-        elif shift < 0:
-            samples = samples[-shift:]
-        return np.ascontiguousarray(samples, dtype=np.float32)
+        return samples.result()
+
+
+class _Samples:
+    """Decoded sound gathered in one growing array: a list of chunks joined at the end held an
+    hour's target (0.7 GB of float32) two or three times over while it was decoded."""
+
+    def __init__(self, *, expected: int) -> None:
+        self.data = np.empty(max(expected, 1 << 16), np.float32)
+        self.size = 0
+        self.decoded = 0  # samples the decoder gave, before any were dropped
+        self._drop = 0  # samples still to drop from the front
+
+    def shift(self, samples: int) -> None:
+        """Start with ``samples`` of silence, or (if negative) drop that many decoded ones:
+        sample 0 is then the chosen origin (a video's first picture, or the file's start)."""
+        if samples > 0:
+            self.append(np.zeros(samples, np.float32))
+            self.decoded = 0
+        else:
+            self._drop = -samples
+
+    def append(self, chunk: np.ndarray) -> None:
+        self.decoded += chunk.size
+        if self._drop:
+            dropped = min(self._drop, chunk.size)
+            chunk, self._drop = chunk[dropped:], self._drop - dropped
+        end = self.size + chunk.size
+        if end > self.data.size:
+            grown = np.empty(max(end, self.data.size * 3 // 2), np.float32)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = chunk
+        self.size = end
+
+    def result(self) -> np.ndarray:
+        """The samples; copied only when the estimate left much unused room."""
+        if self.data.size > self.size + self.size // 8 + (1 << 16):
+            return self.data[: self.size].copy()
+        return self.data[: self.size]
 
 
 def rate_fraction(fps: float) -> Fraction:
