@@ -493,7 +493,8 @@ class DescriptorBatch:
     windows (the playhead's next 8, which cost about 1.2 single windows: 0.17 against
     0.15 ms); and :func:`describe_at` and a render's known input (256 rows, where reusing the
     buffers halves the cost against fresh arrays). Each row's numbers do not depend on the
-    other rows or on how many are described.
+    other rows, nor on how many are described but for BLAS rounding a product of another
+    height differently in the last bit.
 
     Fill :attr:`windows` (shape ``(rows, n_fft)``, analysis-rate samples, full scale ±1),
     then call :meth:`describe`.
