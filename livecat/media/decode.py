@@ -52,18 +52,19 @@ class MediaInfo:
     path: Path
     duration_s: float
     has_video: bool
-    has_audio: bool
     fps: float | None
     width: int | None
     height: int | None
-    audio_channels: int | None
-    audio_sr_hz: int | None
     image_count_estimate: int
     # One short name per audio stream, in order (``#1 eng, 6 ch, ac3``), so a user can tell
     # a film's dubs and commentary apart.
     audio_streams: tuple[str, ...] = ()
     # (channels, rate in Hz) of each audio stream, in the same order.
     audio_formats: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_formats)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,6 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     path = Path(path)
     with _open(path) as container:
         video = container.streams.video[0] if container.streams.video else None
-        audio = container.streams.audio[0] if container.streams.audio else None
         duration_s = 0.0
         if container.duration is not None:
             duration_s = container.duration / av.time_base
@@ -161,12 +161,9 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             path=path,
             duration_s=duration_s,
             has_video=video is not None,
-            has_audio=audio is not None,
             fps=fps,
             width=video.codec_context.width if video is not None else None,
             height=video.codec_context.height if video is not None else None,
-            audio_channels=audio.codec_context.channels if audio is not None else None,
-            audio_sr_hz=audio.codec_context.sample_rate if audio is not None else None,
             image_count_estimate=count,
             audio_streams=tuple(
                 _audio_stream_name(number, stream)
