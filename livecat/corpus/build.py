@@ -38,7 +38,14 @@ from livecat.corpus.store import (
 )
 from livecat.errors import CorpusError, LivecatError, MediaError, ParameterError
 from livecat.features import Decimator, DescriptorParams, describe_at, one_blas_thread
-from livecat.media import VIDEO_EXTENSIONS, DecodedImage, decode_audio, iter_images, probe
+from livecat.media import (
+    VIDEO_EXTENSIONS,
+    DecodedImage,
+    MediaInfo,
+    decode_audio,
+    iter_images,
+    probe,
+)
 from livecat.media.decode import check_audio_stream
 
 log = logging.getLogger(__name__)
@@ -351,10 +358,12 @@ def analyse_file(
     progress: Callable[[int], None],
     pool: ThreadPoolExecutor,
     audio_stream: int = 0,
+    info: MediaInfo | None = None,
 ) -> SourceRecord:
-    """Decode one video file into the writer, its sound from audio stream ``audio_stream``.
-    On failure nothing of it stays written."""
-    info = probe(path)
+    """Decode one video file into the writer, its sound from audio stream ``audio_stream``;
+    ``info`` is the file's :func:`probe`, if the caller has it. On failure nothing of it stays
+    written."""
+    info = info or probe(path)
     if not info.has_video:
         raise MediaError("no video stream (audio-only file?)", path=path)
     if not info.has_audio:
@@ -543,14 +552,13 @@ def build_corpus(
         to_analyse.append(path)
 
     estimates: dict[Path, int] = {}
-    stream_names: dict[Path, tuple[str, ...]] = {}
+    infos: dict[Path, MediaInfo] = {}  # each file probed once, here
     for path in to_analyse:
         try:
-            info = probe(path)
-            estimates[path] = max(info.image_count_estimate, 1)
-            stream_names[path] = info.audio_streams
+            infos[path] = probe(path)
+            estimates[path] = max(infos[path].image_count_estimate, 1)
         except LivecatError:
-            estimates[path] = 1
+            estimates[path] = 1  # analyse_file probes it again, and says what is wrong
     total = sum(estimates.values())
     done = 0
 
@@ -583,6 +591,7 @@ def build_corpus(
                         progress=tick,
                         pool=pool,
                         audio_stream=streams[path],
+                        info=infos.get(path),
                     )
                 except (MediaError, OSError) as exc:
                     reason = _one_line(exc, path)
@@ -597,7 +606,7 @@ def build_corpus(
                 report.seconds_analysed += record.duration_s
                 if file_done:
                     detail = f"{record.entries} entries, {record.duration_s:.1f} s"
-                    names = stream_names.get(path, ())
+                    names = infos[path].audio_streams if path in infos else ()
                     if len(names) > 1:
                         detail += f", sound from {names[record.audio_stream]}"
                         if audio_stream is None:
