@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
+from contextlib import ContextDecorator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -330,14 +331,15 @@ def _pitch_profile(magnitude: np.ndarray, a: _Analyser, out: np.ndarray) -> None
     out[:] = np.where(norm > 1e-9, profile / np.maximum(norm, 1e-9), 1.0 / math.sqrt(bins))
 
 
-def one_blas_thread() -> threadpool_limits:
-    """A context in which numpy's matrix products stay on the calling thread.
+def one_blas_thread() -> ContextDecorator:
+    """A context (or function decorator) in which numpy's matrix products stay on the
+    calling thread.
 
     livecat's batch jobs (corpus build, render) keep both cores busy with threads of their
     own; after each product large enough to split, OpenBLAS's extra thread spins for up to
     0.1 s on a core they need. The live path's products are too small to be split.
     """
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits.wrap(limits=1, user_api="blas")
 
 
 # Windows described at a time by describe_at: 256 keeps the temporaries (4 MB) in cache and is

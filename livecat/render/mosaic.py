@@ -140,6 +140,9 @@ class _PictureMaker:
         return self.image
 
 
+# With OpenBLAS's second thread spinning after each batch of the input's descriptors, a 20 s
+# render took 2.1-2.2 CPU-s against 1.6-1.7 s and ran at 16-17x against 19-20x.
+@one_blas_thread()
 def render(
     corpus: Corpus,
     target: str | os.PathLike[str],
@@ -179,45 +182,7 @@ def render(
         them with ``-map 0:a:N``).
     progress : callable(done_s, total_s), optional
     """
-    # With OpenBLAS's second thread spinning after each batch of the input's descriptors, a
-    # 20 s render took 2.1-2.2 CPU-s against 1.6-1.7 s and ran at 16-17x against 19-20x.
     started = time.perf_counter()
-    with one_blas_thread():
-        return _render(
-            corpus,
-            target,
-            output,
-            settings=settings,
-            size=size,
-            fps=fps,
-            matches=matches,
-            mix_target=mix_target,
-            lead_s=lead_s,
-            audio_stream=audio_stream,
-            crf=crf,
-            preset=preset,
-            progress=progress,
-            started=started,
-        )
-
-
-def _render(
-    corpus: Corpus,
-    target: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    settings: EngineSettings | None,
-    size: tuple[int, int] | None,
-    fps: float | None,
-    matches: str | os.PathLike[str] | None,
-    mix_target: float,
-    lead_s: float | None,
-    audio_stream: int,
-    crf: int,
-    preset: str,
-    progress: Callable[[float, float], None] | None,
-    started: float,
-) -> RenderReport:
     if not 0.0 <= mix_target <= 1.0:
         raise ParameterError(f"--mix-target must be 0..1, got {mix_target}")
     if lead_s is not None and not 0.0 <= lead_s <= 1.0:  # before a long target is decoded
