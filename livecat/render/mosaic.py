@@ -29,7 +29,7 @@ from livecat.media import decode_audio, probe
 from livecat.media.decode import rate_fraction
 from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling, video_frame
 from livecat.media.images import letterbox
-from livecat.synthesis import Engine, EngineSettings
+from livecat.synthesis import Engine, EngineSettings, signal_then_silence
 
 MATCH_COLUMNS = ("t_s", "source", "source_t_s", "entry", "distance")
 
@@ -218,13 +218,6 @@ def render(
     heard_samples = max(audio.size, total + lead)
     engine.precompute_input(audio, samples=heard_samples)
 
-    def heard(start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) of the target followed by silence (not copied in full: an
-        hour's target is 0.7 GB of float32)."""
-        if stop <= audio.size:
-            return audio[start:stop]
-        return np.pad(audio[start:stop], (0, stop - max(start, audio.size)))
-
     fed = 0
 
     def feed(until: int, writer: BackgroundWriter) -> None:
@@ -232,12 +225,13 @@ def render(
         nonlocal fed
         while fed < until:
             stop = min(until, fed + max_block)
-            sound = engine.process(heard(fed, stop))  # a fresh array: safe to queue as is
+            # process() returns a fresh array: safe to queue as is.
+            sound = engine.process(signal_then_silence(audio, fed, stop))
             first = max(fed, lead)
             if stop > first:
                 sound = sound[first - fed :]
                 if mix_target:
-                    sound += mix_target * heard(first - lead, stop - lead)
+                    sound += mix_target * signal_then_silence(audio, first - lead, stop - lead)
                 writer.write_audio(sound)
             fed = stop
 

@@ -163,9 +163,17 @@ class EngineSettings:
         return [f.name for f in fields(cls)]
 
 
-# Decisions of a known input worked out at a time: the describing's own batch (so the
-# numbers are those of one whole-input pass), 2.7 s of input at the default hop.
+# Decisions of a known input worked out at a time: the batch a build describes a file in, so
+# BLAS rounds the same products; 2.7 s of input at the default hop.
 _KNOWN_CHUNK = DESCRIBE_BATCH
+
+
+def signal_then_silence(signal: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Samples [start, stop) of ``signal`` followed by silence: a render's target and the
+    lead's tail, without copying the whole target to append it (an hour is 0.7 GB)."""
+    if stop <= signal.shape[0]:
+        return signal[start:stop]
+    return np.pad(signal[start:stop], (0, stop - max(start, signal.shape[0])))
 
 
 class _KnownInput:
@@ -194,19 +202,18 @@ class _KnownInput:
         self.corpus = corpus
         self.index = index
         self.k = k
-        self.signal = signal
-        self.samples = samples  # the signal, then silence up to this length
+        self.signal = signal  # then silence up to `samples`
         self.hop = hop
-        self.factor = sr_hz // params.sr_hz
         self.rows = samples // hop
         decisions = np.arange(1, self.rows + 1, dtype=np.int64)
         # Analysis samples seen by each decision: the window ending there is analysis
         # samples [end - n_fft, end), silence before the start.
-        self.ends = -(-(decisions * hop) // self.factor)
+        factor = sr_hz // params.sr_hz
+        self.ends = -(-(decisions * hop) // factor)
         # Analysis samples from `_origin` on, with n_fft samples of silence before the start.
         self._analysis = np.zeros(params.n_fft)
         self._origin = -params.n_fft
-        self._decimator = Decimator(self.factor)
+        self._decimator = Decimator(factor)
         self._heard = 0  # input samples decimated
         self.queries = np.empty((self.rows, params.dim), np.float32)
         self.levels_db = np.empty(self.rows, np.float32)
@@ -215,19 +222,13 @@ class _KnownInput:
         self._describer = DescriptorBatch(params, rows=max(1, min(_KNOWN_CHUNK, self.rows)))
         self.ready = 0  # rows worked out
 
-    def _input(self, stop: int) -> np.ndarray:
-        """Input samples [_heard, stop): the signal, then silence."""
-        block = self.signal[self._heard : stop]
-        missing = stop - self._heard - block.size
-        return np.pad(block, (0, missing)) if missing > 0 else block
-
     def ensure(self, row: int) -> None:
         """Work out rows up to and including ``row``."""
         n = self.params.n_fft
         while row >= self.ready:
             first, stop = self.ready, min(self.ready + _KNOWN_CHUNK, self.rows)
             heard = stop * self.hop  # input samples the last of these decisions has heard
-            fresh = self._decimator.process(self._input(heard))
+            fresh = self._decimator.process(signal_then_silence(self.signal, self._heard, heard))
             self._heard = heard
             # Keep what the first window of this chunk reaches back to, and the new samples.
             keep = self.ends[first] - n - self._origin
@@ -411,8 +412,8 @@ class Engine:
         """Play ``seconds`` of noise, then as much of a tone and of silence, through the
         engine, then :meth:`reset` it. Every path (gate, search, jumps, continuations,
         alignment) runs once, so numpy's temporaries and the heap they come from are mapped
-        before a live set instead of page-faulting in its first blocks (35 faults in the
-        demo's first 2 s cold, none warm). The output is then what a fresh engine gives."""
+        before a live set instead of page-faulting in its first blocks (141-165 faults in the
+        demo's first 2 s cold, 2 warm). The output is then what a fresh engine gives."""
         n = int(seconds * self.sr_hz)
         rng = np.random.default_rng(0)
         t = np.arange(n) / self.sr_hz
