@@ -325,3 +325,47 @@ def test_open_names_what_is_wrong(corpus_dir, tmp_path):
     (bad / "manifest.json").unlink()
     with pytest.raises(CorpusError, match=r"missing manifest\.json"):
         Corpus.open(bad)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda m: m["sources"][0].pop("sha256"), r"sources\[0\]\.sha256 is missing"),
+        (lambda m: m["sources"][0].update(fps="abc"), r"sources\[0\]\.fps must be a number"),
+        (lambda m: m.pop("grain_sr_hz"), "grain_sr_hz is missing"),
+        (lambda m: m.update(sources=5), "sources must be a list, got 5"),
+        (lambda m: m["index"].update(metric="l2"), "index has 'metric', which livecat does not"),
+        (lambda m: m["descriptor"].update(n_fft=10), "descriptor: need sr_hz > 0 and n_fft >= 64"),
+        (lambda m: m["stats"].update(mean=[0.0]), r"stats\.mean must be \d+ numbers"),
+        (lambda m: m.update(entry_count="x"), "entry_count must be a whole number, got 'x'"),
+        (
+            lambda m: (m["descriptor"].update(pitch_harmonics=3), m.update(livecat_version="9.1")),
+            r"descriptor has 'pitch_harmonics', unknown to this livecat \(.*\): the corpus was "
+            r"written by livecat 9\.1; upgrade livecat or rebuild",
+        ),
+    ],
+)
+def test_a_damaged_or_newer_manifest_is_named_field_by_field(corpus_dir, tmp_path, damage, message):
+    """A hand-edited, truncated or newer manifest: one CorpusError naming the file and the
+    field, never a KeyError or TypeError from deep inside."""
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    damage(manifest)
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorpusError, match=rf"manifest\.json: {message}"):
+        Corpus.open(bad)
+
+
+def test_the_cli_names_a_damaged_manifest_in_one_line(corpus_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["sources"][0]["loudness_lufs"] = -23.0
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    result = _livecat("info", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"livecat: {bad / 'manifest.json'}: sources[0] has 'loudness_lufs', which livecat does "
+        "not write; rebuild the corpus with `livecat build`"
+    ]

@@ -230,5 +230,3 @@ def test_bad_parameters_are_named():
         DescriptorParams(window_fall=2000)
     with pytest.raises(ParameterError, match=r"pitch range 10\.0-2000\.0 Hz"):
         DescriptorParams(pitch_fmin_hz=10.0)
-    with pytest.raises(ParameterError, match="unknown descriptor parameters: colour"):
-        DescriptorParams.from_dict({"colour": 1})

@@ -21,14 +21,17 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from livecat.errors import CorpusError
+from livecat import __version__
+from livecat.errors import CorpusError, ParameterError
 from livecat.features import DescriptorParams
 
 FORMAT_NAME = "livecat-corpus"
@@ -78,10 +81,6 @@ class SourceRecord:
     grain_samples: int
     audio_stream: int = 0  # which of the file's audio streams the grains come from
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceRecord:
-        return cls(**data)
-
 
 @dataclass(frozen=True)
 class IndexSettings:
@@ -118,6 +117,92 @@ def _load_array(path: Path, *, mmap: bool) -> np.ndarray:
         raise CorpusError(f"unreadable array ({exc})", path=path) from None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _type_ok(value: Any, kind: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (int, float, str, or X | None)."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return any(_type_ok(value, k) for k in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    if kind is float:
+        return _is_number(value)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+class _ManifestReader:
+    """Reads a manifest's parts into livecat's types, so a damaged, hand-edited or newer
+    manifest is one line naming the file and the field, never a traceback."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.written_by = str(manifest.get("livecat_version", "an unknown version"))
+
+    def error(self, message: str) -> CorpusError:
+        return CorpusError(f"{message}; rebuild the corpus with `livecat build`", path=self.path)
+
+    def unknown(self, where: str, names: list[str]) -> CorpusError:
+        listed = ", ".join(repr(n) for n in sorted(names))
+        if self.written_by != __version__:
+            return CorpusError(
+                f"{where} has {listed}, unknown to this livecat ({__version__}): the corpus "
+                f"was written by livecat {self.written_by}; upgrade livecat or rebuild the "
+                "corpus with `livecat build`",
+                path=self.path,
+            )
+        return self.error(f"{where} has {listed}, which livecat does not write")
+
+    def value(self, parent: dict[str, Any], key: str, kind: type, *, where: str = "") -> Any:
+        """``parent[key]``, which must be of ``kind``."""
+        where = where or key
+        if key not in parent:
+            raise self.error(f"{where} is missing")
+        if not _type_ok(parent[key], kind):
+            raise self.error(
+                f"{where} must be {_KIND_NAMES.get(kind, kind.__name__)}, got {parent[key]!r}"
+            )
+        return parent[key]
+
+    def record(self, cls: type, data: Any, *, where: str) -> Any:
+        """A dataclass from a manifest object, every field present and of its type (fields
+        with a default may be missing: older corpora lack them)."""
+        if not isinstance(data, dict):
+            raise self.error(f"{where} must be {_KIND_NAMES[dict]}, got {data!r}")
+        hints = typing.get_type_hints(cls)
+        known = {f.name: f for f in fields(cls)}
+        unknown = [name for name in data if name not in known]
+        if unknown:
+            raise self.unknown(where, unknown)
+        for name, field in known.items():
+            if name in data:
+                self.value(data, name, hints[name], where=f"{where}.{name}")
+            elif field.default is MISSING and field.default_factory is MISSING:
+                raise self.error(f"{where}.{name} is missing")
+        return cls(**data)
+
+    def descriptor(self) -> DescriptorParams:
+        """The descriptor parameters, checked as :class:`DescriptorParams` checks them."""
+        data = self.value(self.manifest, "descriptor", dict)
+        try:
+            return self.record(DescriptorParams, data, where="descriptor")
+        except ParameterError as exc:
+            raise self.error(f"descriptor: {exc}") from None
+
+
+_KIND_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+}
+
+
 class Corpus:
     """An opened corpus: arrays memory-mapped, the index and images read on demand.
 
@@ -128,11 +213,28 @@ class Corpus:
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
         self.manifest = manifest
-        self.params = DescriptorParams.from_dict(manifest["descriptor"])
-        self.grain_sr_hz: int = int(manifest["grain_sr_hz"])
-        self.sources = [SourceRecord.from_dict(s) for s in manifest["sources"]]
-        self.index_settings = IndexSettings(**manifest["index"])
-        self.weighting = Weighting(**manifest["weighting"])
+        read = _ManifestReader(path / MANIFEST, manifest)
+        self.params = read.descriptor()
+        self.grain_sr_hz: int = read.value(manifest, "grain_sr_hz", int)
+        self.sources = [
+            read.record(SourceRecord, s, where=f"sources[{i}]")
+            for i, s in enumerate(read.value(manifest, "sources", list))
+        ]
+        self.index_settings = read.record(
+            IndexSettings, read.value(manifest, "index", dict), where="index"
+        )
+        self.weighting = read.record(
+            Weighting, read.value(manifest, "weighting", dict), where="weighting"
+        )
+        stats = read.value(manifest, "stats", dict)
+        for name in ("mean", "scale"):
+            values = read.value(stats, name, list, where=f"stats.{name}")
+            if len(values) != self.params.dim or not all(map(_is_number, values)):
+                raise read.error(f"stats.{name} must be {self.params.dim} numbers")
+        read.value(manifest, "entry_count", int)
+        image = read.value(manifest, "image", dict)
+        for name in ("max_side", "quality"):  # what `livecat add` builds new entries with
+            read.value(image, name, int, where=f"image.{name}")
         self.entries = _load_array(path / "entries.npy", mmap=True)
         self.descriptors = _load_array(path / "descriptors.npy", mmap=True)
         self.levels_db = _load_array(path / "levels.npy", mmap=True)
@@ -181,7 +283,8 @@ class Corpus:
                 "rebuild it with `livecat build`",
                 path=manifest_path,
             )
-        for name, size in manifest["files"].items():
+        files = _ManifestReader(manifest_path, manifest).value(manifest, "files", dict)
+        for name, size in files.items():
             file = path / name
             try:
                 actual = file.stat().st_size

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import threading
 from contextlib import ContextDecorator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -175,14 +175,6 @@ class DescriptorParams:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DescriptorParams:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ParameterError(f"unknown descriptor parameters: {', '.join(sorted(unknown))}")
-        return cls(**data)
 
 
 def _hz_to_midi(f_hz: Any) -> Any:
