@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from livecat.corpus import Corpus, build_corpus
+from livecat.errors import ParameterError
 from livecat.render import render
 
 SR = 48000
@@ -257,6 +258,55 @@ def test_a_lead_out_of_range_is_one_line(corpus_and_media, tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "livecat: --lead must be 0..1 s, got -0.01", result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("-o", "{tmp}", "{tmp}: is a directory: name the file to write, e.g. mosaic.mp4"),
+        (
+            "-o",
+            "{tmp}/mosaic",
+            "{tmp}/mosaic: no container format for a name without a suffix: "
+            "end the name in .mp4, .mov or .mkv",
+        ),
+        (
+            "-o",
+            "{tmp}/m.xyz",
+            "{tmp}/m.xyz: no container format for '.xyz': end the name in .mp4, .mov or .mkv",
+        ),
+        (
+            "-o",
+            "{tmp}/m.webm",
+            "{tmp}/m.webm: a '.webm' file cannot hold H.264 + AAC: end the "
+            "name in .mp4, .mov or .mkv",
+        ),
+        ("--matches", "{tmp}", "{tmp}: is a directory: name the CSV to write, e.g. picks.csv"),
+        ("--fps", "0", "--fps must be above 0 and at most 240, got 0"),
+        ("--fps", "1e5", "--fps must be above 0 and at most 240, got 100000"),
+    ],
+)
+def test_a_bad_output_is_one_line_before_the_target_is_even_read(
+    corpus_and_media, tmp_path, option, value, message
+):
+    """Each of these was a traceback (or, for --fps 0, a silent 25 fps render), after the
+    whole target had been decoded. The target here does not decode at all: the output's
+    problem must be the one named."""
+    corpus_dir, _ = corpus_and_media
+    target = tmp_path / "notes.txt"
+    target.write_text("not a sound")
+    args = {"-o": str(tmp_path / "out.mp4"), option: value.format(tmp=tmp_path)}
+    result = _livecat("render", corpus_dir, target, *[x for kv in args.items() for x in kv])
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"livecat: {message.format(tmp=tmp_path)}", result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_an_unknown_x264_preset_is_named_with_the_choices(corpus_and_media, tmp_path):
+    corpus_dir, media = corpus_and_media
+    with pytest.raises(ParameterError, match="unknown x264 preset 'fastest'; one of ultrafast, "):
+        render(Corpus.open(corpus_dir), media["target"], tmp_path / "o.mp4", preset="fastest")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -9,6 +9,7 @@ from livecat.cli.engine_options import add_engine_options, engine_settings
 from livecat.cli.stream_options import add_audio_stream_option, say_which_stream
 from livecat.corpus import Corpus
 from livecat.errors import ParameterError
+from livecat.media.encode import X264_PRESETS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -55,7 +56,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_audio_stream_option(p, of="TARGET", use="re-create")
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (20)")
-    p.add_argument("--preset", default="superfast", help="x264 speed preset (superfast)")
+    p.add_argument(
+        "--preset",
+        default="superfast",
+        choices=X264_PRESETS,
+        metavar="NAME",
+        help=f"x264 speed preset: {', '.join(X264_PRESETS)} (superfast)",
+    )
     add_engine_options(p)
     p.set_defaults(run=run)
 

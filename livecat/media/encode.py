@@ -14,9 +14,24 @@ import av
 import cv2
 import numpy as np
 
-from livecat.errors import MediaError
+from livecat.errors import MediaError, ParameterError
 
 AAC_FRAME = 1024
+#: Containers that hold H.264 + AAC, as a hint in errors.
+CONTAINERS = ".mp4, .mov or .mkv"
+#: x264's speed presets, fastest first.
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 # Sound is handed to the encoder this many samples at a time; PyAV cuts the AAC frames
 # itself. The same bitstream as frame by frame, for 15-20 % less CPU on the writer's thread.
 AUDIO_CHUNK = 16 * AAC_FRAME
@@ -66,25 +81,55 @@ class MosaicWriter:
         preset: str = "superfast",
     ) -> None:
         self.path = Path(path)
+        if preset not in X264_PRESETS:  # x264 would print its own complaint as well
+            raise ParameterError(
+                f"unknown x264 preset {preset!r}; one of {', '.join(X264_PRESETS)}"
+            )
+        if self.path.is_dir():
+            raise MediaError("is a directory: name the file to write, e.g. mosaic.mp4", path=path)
         if not self.path.parent.is_dir():
             raise MediaError("output directory does not exist", path=self.path)
         if not os.access(self.path.parent, os.W_OK):
             raise MediaError("output directory is not writable", path=self.path)
         self.tmp = temporary_sibling(self.path)
+        # Nothing touches the disk before the first packet, so every refusal below (a name
+        # with no container, a container without H.264, encoder settings x264 rejects) comes
+        # before any work, and leaves nothing behind.
         try:
             self.container = av.open(str(self.tmp), mode="w")
-        except (av.error.FFmpegError, OSError) as exc:
-            raise MediaError(f"cannot write ({exc})", path=self.path) from None
-        self.video = self.container.add_stream("libx264", rate=fps)
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            if "determine output format" not in str(exc):
+                raise MediaError(f"cannot write ({exc})", path=self.path) from None
+            named = f"'{self.path.suffix}'" if self.path.suffix else "a name without a suffix"
+            raise MediaError(
+                f"no container format for {named}: end the name in {CONTAINERS}", path=self.path
+            ) from None
+        try:
+            self.video = self.container.add_stream("libx264", rate=fps)
+            self.audio = self.container.add_stream("aac", rate=sr_hz, layout="mono")
+        except ValueError:  # the container takes neither codec (.webm, .wav, ...)
+            self.container.close()
+            raise MediaError(
+                f"a '{self.path.suffix}' file cannot hold H.264 + AAC: end the name in "
+                f"{CONTAINERS}",
+                path=self.path,
+            ) from None
         self.video.width, self.video.height = size
         self.video.pix_fmt = "yuv420p"
         self.video.codec_context.options = {"crf": str(crf), "preset": preset}
         self.video.thread_type = "AUTO"
-        self.audio = self.container.add_stream("aac", rate=sr_hz, layout="mono")
         self.audio.codec_context.bit_rate = 128_000
         # FFmpeg's "fast" AAC coder: half the CPU of the default two-loop search, no audible
         # difference at 128 kbit/s mono (the render shares 2 cores with x264 and the engine).
         self.audio.codec_context.options = {"aac_coder": "fast"}
+        for stream, name in ((self.video, "H.264"), (self.audio, "AAC")):
+            try:
+                stream.codec_context.open()
+            except (av.error.FFmpegError, ValueError) as exc:
+                self.container.close()
+                raise MediaError(
+                    f"the {name} encoder refuses its settings ({exc})", path=self.path
+                ) from None
         self.sr_hz = sr_hz
         self.size = size
         self._pending: list[np.ndarray] = []

@@ -32,6 +32,8 @@ from livecat.media.images import letterbox
 from livecat.synthesis import Engine, EngineSettings, signal_then_silence
 
 MATCH_COLUMNS = ("t_s", "source", "source_t_s", "entry", "distance")
+#: Highest picture rate a render writes (240 Hz screens are the fastest sold).
+MAX_FPS = 240.0
 
 
 @dataclass
@@ -183,66 +185,67 @@ def render(
     progress : callable(done_s, total_s), optional
     """
     started = time.perf_counter()
+    # Every argument is checked, and the output files opened, before the target is decoded:
+    # a mistake in them costs no wait on a long target.
     if not 0.0 <= mix_target <= 1.0:
         raise ParameterError(f"--mix-target must be 0..1, got {mix_target}")
-    if lead_s is not None and not 0.0 <= lead_s <= 1.0:  # before a long target is decoded
+    if lead_s is not None and not 0.0 <= lead_s <= 1.0:
         raise ParameterError(f"--lead must be 0..1 s, got {lead_s:g}")
-    target = Path(target)
-    audio = decode_audio(
-        target, sr_hz=corpus.grain_sr_hz, align_to_video=False, stream=audio_stream
-    )
-    streams = probe(target).audio_streams
-    fps = float(fps or corpus_fps(corpus))
-    if fps <= 0:
-        raise ParameterError(f"--fps must be > 0, got {fps}")
+    fps = corpus_fps(corpus) if fps is None else float(fps)
+    if not 0.0 < fps <= MAX_FPS:
+        raise ParameterError(f"--fps must be above 0 and at most {MAX_FPS:g}, got {fps:g}")
     width, height = size or corpus_size(corpus)
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
-    # The target is mixed in here, not by the engine, so it stays in place when the grains
-    # are moved earlier by the lead.
-    settings = (settings or EngineSettings()).with_(dry=0.0, wet=1.0 - mix_target)
+    if matches is not None and Path(matches).is_dir():
+        raise MediaError("is a directory: name the CSV to write, e.g. picks.csv", path=matches)
     sr = corpus.grain_sr_hz
-    duration_s = audio.size / sr
-    image_count = max(1, math.ceil(duration_s * fps - 1e-9))
-    max_block = int(math.ceil(sr / fps)) + 1
-    engine = Engine(corpus, settings=settings, max_block=max_block)
-    engine.reset()
-    lead_s = engine.reaction_s if lead_s is None else float(lead_s)
-    lead = round(lead_s * sr)
     rate = rate_fraction(fps)
-    log = MatchLog(matches, corpus) if matches else None
-    pictures = _PictureMaker(corpus, width=width, height=height)
-    total = round(image_count * sr / float(rate))
-    # The engine hears the target and then ``lead`` samples of silence; what it plays at
-    # sample j belongs in the output at j - lead.
-    heard_samples = max(audio.size, total + lead)
-    engine.precompute_input(audio, samples=heard_samples)
-
-    fed = 0
-
-    def feed(until: int, writer: BackgroundWriter) -> None:
-        """Run the engine up to input sample ``until``; queue its sound at its place."""
-        nonlocal fed
-        while fed < until:
-            stop = min(until, fed + max_block)
-            # process() returns a fresh array: safe to queue as is.
-            sound = engine.process(signal_then_silence(audio, fed, stop))
-            first = max(fed, lead)
-            if stop > first:
-                sound = sound[first - fed :]
-                if mix_target:
-                    sound += mix_target * signal_then_silence(audio, first - lead, stop - lead)
-                writer.write_audio(sound)
-            fed = stop
-
+    mosaic = MosaicWriter(output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset)
+    log: MatchLog | None = None
     # The three stages below are the parallelism; OpenCV's own worker pool under each small
     # colour conversion or resize only adds thread switches (7 % of the render's CPU).
     opencv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        mosaic = MosaicWriter(
-            output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset
-        )
+        log = MatchLog(matches, corpus) if matches else None
+        target = Path(target)
+        audio = decode_audio(target, sr_hz=sr, align_to_video=False, stream=audio_stream)
+        streams = probe(target).audio_streams
+        # The target is mixed in here, not by the engine, so it stays in place when the
+        # grains are moved earlier by the lead.
+        settings = (settings or EngineSettings()).with_(dry=0.0, wet=1.0 - mix_target)
+        duration_s = audio.size / sr
+        image_count = max(1, math.ceil(duration_s * fps - 1e-9))
+        max_block = int(math.ceil(sr / fps)) + 1
+        engine = Engine(corpus, settings=settings, max_block=max_block)
+        engine.reset()
+        lead_s = engine.reaction_s if lead_s is None else float(lead_s)
+        lead = round(lead_s * sr)
+        pictures = _PictureMaker(corpus, width=width, height=height)
+        total = round(image_count * sr / float(rate))
+        # The engine hears the target and then ``lead`` samples of silence; what it plays at
+        # sample j belongs in the output at j - lead.
+        heard_samples = max(audio.size, total + lead)
+        engine.precompute_input(audio, samples=heard_samples)
+
+        fed = 0
+
+        def feed(until: int, writer: BackgroundWriter) -> None:
+            """Run the engine up to input sample ``until``; queue its sound at its place."""
+            nonlocal fed
+            while fed < until:
+                stop = min(until, fed + max_block)
+                # process() returns a fresh array: safe to queue as is.
+                sound = engine.process(signal_then_silence(audio, fed, stop))
+                first = max(fed, lead)
+                if stop > first:
+                    sound = sound[first - fed :]
+                    if mix_target:
+                        sound += mix_target * signal_then_silence(audio, first - lead, stop - lead)
+                    writer.write_audio(sound)
+                fed = stop
+
         # Three stages on their own threads (numpy, OpenCV and FFmpeg release the GIL): the
         # engine here, image decoding and letterboxing, and encoding.
         with BackgroundWriter(mosaic) as writer, ThreadPoolExecutor(1) as image_pool:
@@ -264,6 +267,9 @@ def render(
         if log:
             log.close()
             log = None
+    except BaseException:
+        mosaic.abort()  # a no-op once the writer has finished
+        raise
     finally:
         cv2.setNumThreads(opencv_threads)
         if log:
