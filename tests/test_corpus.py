@@ -219,6 +219,36 @@ def test_cli_build_and_info(media, tmp_path):
     assert "unchanged" in again.stderr and again.returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("output", "extra", "message"),
+    [
+        ("{tmp}/a.wav", (), "{tmp}/a.wav: is a file, not a corpus directory: choose another name"),
+        ("/proc/livecat-c", (), "/proc/livecat-c: cannot write here (No such file or directory)"),
+        (
+            "{tmp}/c",
+            ("--pitch-weight", "-1"),
+            "timbre and pitch weights must be finite, >= 0 and not both 0, got 0.25 and -1",
+        ),
+        (
+            "{tmp}/c",
+            ("--pitch-weight", "0", "--timbre-weight", "0"),
+            "timbre and pitch weights must be finite, >= 0 and not both 0, got 0 and 0",
+        ),
+    ],
+)
+def test_a_build_that_cannot_be_made_says_why_in_one_line(media, tmp_path, output, extra, message):
+    """A file in the corpus's place and an unwritable place were tracebacks; a negative
+    weight was taken (distances ignore its sign) and two zero weights made every entry
+    equally near."""
+    (tmp_path / "a.wav").write_bytes(b"kept")
+    output = output.format(tmp=tmp_path)
+    result = _livecat("build", str(media["a"][0]), "-o", output, *extra)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"livecat: {message.format(tmp=tmp_path)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+    assert (tmp_path / "a.wav").read_bytes() == b"kept"
+
+
 @pytest.mark.parametrize("shift", [-700, 0, 300])
 def test_decoded_sound_gathers_into_one_array_as_joined_chunks_would(shift):
     """decode_audio grows one array instead of joining a list of chunks at the end (which held

@@ -501,7 +501,12 @@ def build_corpus(
     target = Path(corpus_path)
     if target.name in ("", ".", ".."):
         raise CorpusError("give the corpus a directory name", path=target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise CorpusError("is a file, not a corpus directory: choose another name", path=target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CorpusError(f"cannot create its directory ({exc.strerror})", path=target) from None
     _clean_leftovers(target)
     old: Corpus | None = None
     if add_to_existing:
@@ -564,7 +569,10 @@ def build_corpus(
 
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise CorpusError(f"cannot write here ({exc.strerror})", path=target) from None
     committed = False
     writer = _Writer(tmp, settings)
     try:

@@ -19,6 +19,7 @@ place only when complete, so an interrupted build leaves the previous corpus or 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import types
@@ -107,6 +108,15 @@ class Weighting:
     timbre: float = 0.25
     pitch: float = 3.0
 
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.timbre < math.inf and 0.0 <= self.pitch < math.inf) or not (
+            self.timbre or self.pitch
+        ):
+            raise ParameterError(
+                "timbre and pitch weights must be finite, >= 0 and not both 0, got "
+                f"{self.timbre:g} and {self.pitch:g}"
+            )
+
 
 def _load_array(path: Path, *, mmap: bool) -> np.ndarray:
     try:
@@ -140,7 +150,6 @@ class _ManifestReader:
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
-        self.manifest = manifest
         self.written_by = str(manifest.get("livecat_version", "an unknown version"))
 
     def error(self, message: str) -> CorpusError:
@@ -183,15 +192,10 @@ class _ManifestReader:
                 self.value(data, name, hints[name], where=f"{where}.{name}")
             elif field.default is MISSING and field.default_factory is MISSING:
                 raise self.error(f"{where}.{name} is missing")
-        return cls(**data)
-
-    def descriptor(self) -> DescriptorParams:
-        """The descriptor parameters, checked as :class:`DescriptorParams` checks them."""
-        data = self.value(self.manifest, "descriptor", dict)
         try:
-            return self.record(DescriptorParams, data, where="descriptor")
-        except ParameterError as exc:
-            raise self.error(f"descriptor: {exc}") from None
+            return cls(**data)
+        except ParameterError as exc:  # the values' own checks
+            raise self.error(f"{where}: {exc}") from None
 
 
 _KIND_NAMES = {
@@ -214,7 +218,9 @@ class Corpus:
         self.path = path
         self.manifest = manifest
         read = _ManifestReader(path / MANIFEST, manifest)
-        self.params = read.descriptor()
+        self.params = read.record(
+            DescriptorParams, read.value(manifest, "descriptor", dict), where="descriptor"
+        )
         self.grain_sr_hz: int = read.value(manifest, "grain_sr_hz", int)
         self.sources = [
             read.record(SourceRecord, s, where=f"sources[{i}]")
