@@ -413,6 +413,27 @@ def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path
     assert len(rows) > 3
 
 
+def test_a_matches_log_that_is_a_directory_is_refused_before_the_set(corpus, tmp_path):
+    """It was found only when the finished log was moved into place: a traceback after the
+    whole set, and the log lost."""
+    mediagen.write_audio(tmp_path / "in.wav", mediagen.varied_notes(0.5, seed=3), sr_hz=SR)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless"),
+            *("--input-file", str(tmp_path / "in.wav"), "--matches", str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=NO_SERVER_ENV,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"livecat: {tmp_path}: is a directory: name the CSV to write, e.g. picks.csv"
+    )
+    assert "entry" not in result.stdout  # no set was played
+
+
 def test_input_channels_pick_an_input_files_channels(corpus, tmp_path):
     """A rehearsal from a multitrack recording listens to the channels the show will use."""
     from livecat.errors import MediaError

@@ -81,6 +81,8 @@ class MatchLog:
 
     def __init__(self, path: str | os.PathLike[str], corpus: Corpus) -> None:
         self.path = Path(path)
+        if self.path.is_dir():  # else found only when the finished log is moved into place
+            raise MediaError("is a directory: name the CSV to write, e.g. picks.csv", path=path)
         self.tmp = temporary_sibling(self.path)
         try:
             self.file = open(self.tmp, "w", newline="")
@@ -197,8 +199,6 @@ def render(
     width, height = size or corpus_size(corpus)
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
-    if matches is not None and Path(matches).is_dir():
-        raise MediaError("is a directory: name the CSV to write, e.g. picks.csv", path=matches)
     sr = corpus.grain_sr_hz
     rate = rate_fraction(fps)
     mosaic = MosaicWriter(output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset)
