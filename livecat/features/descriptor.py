@@ -35,8 +35,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 from threadpoolctl import threadpool_limits
 
 from livecat.errors import ParameterError
@@ -232,6 +230,9 @@ class _Analyser:
     """Precomputed window and filterbanks for one set of :class:`DescriptorParams`."""
 
     def __init__(self, params: DescriptorParams) -> None:
+        import scipy.fft  # here, not at the top: with scipy.signal, 1 s of every command's start
+        import scipy.signal
+
         self.params = params
         if params.kind == "mfcc-pitch":
             self.window = low_delay_window(n_fft=params.n_fft, fall=params.window_fall)
@@ -398,7 +399,10 @@ class Decimator:
             raise ParameterError(f"decimation factor must be >= 1, got {factor}")
         self.factor = factor
         if factor > 1:
+            import scipy.signal  # not at the top: see _Analyser
+
             self._taps = scipy.signal.firwin(16 * factor + 1, 0.9 / factor)
+            self._lfilter = scipy.signal.lfilter
             self._state = np.zeros(self._taps.size - 1)
         self._phase = 0  # input samples to skip before the next kept one
 
@@ -412,7 +416,7 @@ class Decimator:
         block = np.asarray(block, dtype=np.float64)
         if self.factor == 1:
             return block
-        filtered, self._state = scipy.signal.lfilter(self._taps, 1.0, block, zi=self._state)
+        filtered, self._state = self._lfilter(self._taps, 1.0, block, zi=self._state)
         kept = filtered[self._phase :: self.factor]
         self._phase = (self._phase - block.size) % self.factor
         return kept
@@ -498,6 +502,8 @@ class DescriptorBatch:
         if rows < 1:
             raise ParameterError(f"rows must be >= 1, got {rows}")
         self.params = params
+        # Made here, not on the first describe(): that may be inside the audio callback.
+        self._analyser = _analyser(params)
         bins = params.n_fft // 2 + 1
         self.windows = np.zeros((rows, params.n_fft))
         self._windowed = np.zeros((rows, params.n_fft))
@@ -521,7 +527,7 @@ class DescriptorBatch:
         """Descriptors ``(count, dim)`` float32 and levels ``(count,)`` in dB (float64) of the
         first ``count`` windows (all by default); both arrays are reused by the next call."""
         params = self.params
-        a = _analyser(params)
+        a = self._analyser
         k = self.windows.shape[0] if count is None else count
         windows = self.windows[:k]
         levels = np.einsum("ij,ij->i", windows, windows, out=self._levels[:k])
