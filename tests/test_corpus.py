@@ -199,6 +199,39 @@ def test_add_skips_unchanged_reanalyses_changed_and_adds_new(media, tmp_path):
     assert corr > 0.95
 
 
+def test_add_loses_nothing_and_rewrites_nothing_it_need_not(media, tmp_path):
+    """A file that changed into something unreadable keeps its earlier entries (the corpus
+    holds its own copy of them); an add that changes nothing does not rewrite the corpus;
+    an add whose every input is unreadable is an error that leaves the corpus as it was."""
+    target = tmp_path / "grow"
+    work = tmp_path / "b.mkv"
+    shutil.copy(media["b"][0], work)
+    build_corpus([media["a"][0], work], target)
+    manifest = target / "manifest.json"
+    before = (manifest.stat().st_ino, manifest.read_bytes())
+
+    report = build_corpus([media["a"][0], work], target, add_to_existing=True)
+    assert not report.changed and report.entry_count == len(Corpus.open(target))
+    assert (manifest.stat().st_ino, manifest.read_bytes()) == before  # not even rewritten
+
+    work.write_bytes(b"overwritten by mistake")  # changed, and now unreadable
+    seen: list[tuple[str, str, str]] = []
+    with pytest.raises(CorpusError, match=r"nothing was added \(every input was skipped\); the "):
+        build_corpus([work], target, add_to_existing=True, file_done=lambda *a: seen.append(a))
+    assert seen[0][1] == "skipped" and seen[0][2].endswith("; its earlier entries are kept")
+    assert (manifest.stat().st_ino, manifest.read_bytes()) == before
+
+    report = build_corpus([work, media["c"][0]], target, add_to_existing=True)
+    assert [p.name for p in report.added] == ["c.mp4"] and report.replaced == []
+    corpus = Corpus.open(target)
+    assert [Path(s.path).name for s in corpus.sources] == ["a.mp4", "c.mp4", "b.mkv"]
+    assert [s.entries for s in corpus.sources] == [len(media[k][1]) for k in "acb"]
+    b = corpus.sources[2]
+    for i in (0, b.entries - 1):  # b's own images, carried over
+        assert mediagen.decode_index_image(corpus.image(b.first_entry + i)) == i
+    assert not list(tmp_path.glob(".grow.*"))
+
+
 def _livecat(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "livecat", *args], capture_output=True, text=True, timeout=120, **kw

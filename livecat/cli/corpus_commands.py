@@ -142,6 +142,8 @@ def _summarise(report: BuildReport, verb: str) -> int:
         for path, reason in report.skipped:
             print(f"  {path}: {reason}", file=out)
     speed = report.seconds_analysed / report.wall_s if report.wall_s else 0.0
+    if not report.changed:
+        verb = "nothing to change in"
     print(
         f"{verb} {report.corpus}: {report.entry_count} entries; {len(report.added)} file(s) "
         f"analysed ({report.seconds_analysed:.1f} s of video in {report.wall_s:.1f} s, "

@@ -90,6 +90,7 @@ class BuildReport:
     entry_count: int = 0
     seconds_analysed: float = 0.0
     wall_s: float = 0.0
+    changed: bool = True  # False: ``add`` found nothing to change and left the corpus as it was
 
 
 #: Called as progress(entries_done, entries_total, current_file).
@@ -532,7 +533,7 @@ def build_corpus(
     # Decide per file: keep (unchanged), analyse (new or changed).
     old_by_path = {s.abs_path: i for i, s in enumerate(old.sources)} if old else {}
     to_analyse: list[Path] = []
-    replaced: set[int] = set()
+    replaced: dict[Path, int] = {}  # changed files: their source number in the old corpus
     streams: dict[Path, int] = {}  # the audio stream each file is analysed from
     for path in files:
         key = str(path.resolve())
@@ -552,9 +553,11 @@ def build_corpus(
                 if file_done:
                     file_done(path, "unchanged", "already in the corpus, unchanged")
                 continue
-            replaced.add(old_by_path[key])
-            report.replaced.append(path)
+            replaced[path] = old_by_path[key]
         to_analyse.append(path)
+
+    if old is not None and not to_analyse:  # every input unchanged or unreadable
+        return _left_as_it_was(report, old, started)
 
     estimates: dict[Path, int] = {}
     infos: dict[Path, MediaInfo] = {}  # each file probed once, here
@@ -578,7 +581,7 @@ def build_corpus(
     try:
         if old is not None:
             for i in range(len(old.sources)):
-                if i not in replaced:
+                if i not in replaced.values():
                     writer.copy_source(old, i)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool, one_blas_thread():
             for path in to_analyse:
@@ -603,6 +606,8 @@ def build_corpus(
                     )
                 except (MediaError, OSError) as exc:
                     reason = _one_line(exc, path)
+                    if path in replaced:  # the corpus's own copy of it still plays
+                        reason += "; its earlier entries are kept"
                     report.skipped.append((path, reason))
                     total -= estimates[path] - (done - file_start)
                     if file_done:
@@ -623,17 +628,18 @@ def build_corpus(
                                 "--audio-stream N picks another"
                             )
                     file_done(path, "added", detail)
+        if old is not None and not report.added:
+            return _left_as_it_was(report, old, started)  # `finally` drops the temporary copy
+        for path, i in replaced.items():
+            if path in report.added:
+                report.replaced.append(path)
+            else:  # changed, and now unreadable: its earlier entries stay, after the rest
+                writer.copy_source(old, i)  # type: ignore[union-attr]
         if writer.entry_count == 0:
             raise CorpusError(
                 "nothing was indexed" + (" (every input was skipped)" if report.skipped else ""),
                 path=target,
             )
-        if not report.added and not replaced and old is not None:
-            writer.abort()
-            shutil.rmtree(tmp, ignore_errors=True)
-            committed = True  # nothing changed: leave the corpus untouched
-            report.entry_count = len(old)
-            return report
         manifest = manifest_base(
             params=settings.params,
             grain_sr_hz=settings.grain_sr_hz,
@@ -652,6 +658,19 @@ def build_corpus(
         if not committed:
             writer.abort()
             shutil.rmtree(tmp, ignore_errors=True)
+    report.wall_s = time.perf_counter() - started
+    return report
+
+
+def _left_as_it_was(report: BuildReport, old: Corpus, started: float) -> BuildReport:
+    """The report of an ``add`` that changes nothing; an error if no input was usable."""
+    if report.skipped and not report.unchanged:
+        raise CorpusError(
+            "nothing was added (every input was skipped); the corpus is as it was",
+            path=report.corpus,
+        )
+    report.changed = False
+    report.entry_count = len(old)
     report.wall_s = time.perf_counter() - started
     return report
 
