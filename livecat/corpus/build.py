@@ -502,7 +502,7 @@ def build_corpus(
     target = Path(corpus_path)
     if target.name in ("", ".", ".."):
         raise CorpusError("give the corpus a directory name", path=target)
-    if target.exists() and not target.is_dir():
+    if not add_to_existing and target.exists() and not target.is_dir():
         raise CorpusError("is a file, not a corpus directory: choose another name", path=target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
