@@ -434,6 +434,27 @@ def test_a_matches_log_that_is_a_directory_is_refused_before_the_set(corpus, tmp
     assert "entry" not in result.stdout  # no set was played
 
 
+def test_a_matches_log_never_writes_over_the_input_file(corpus, tmp_path):
+    mediagen.write_audio(tmp_path / "in.wav", mediagen.varied_notes(0.5, seed=3), sr_hz=SR)
+    before = (tmp_path / "in.wav").read_bytes()
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless"),
+            *("--input-file", str(tmp_path / "in.wav"), "--matches", str(tmp_path / "in.wav")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=NO_SERVER_ENV,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"livecat: {tmp_path / 'in.wav'}: is the input: the match log would replace it; "
+        "choose another name"
+    )
+    assert (tmp_path / "in.wav").read_bytes() == before
+
+
 def test_input_channels_pick_an_input_files_channels(corpus, tmp_path):
     """A rehearsal from a multitrack recording listens to the channels the show will use."""
     from livecat.errors import MediaError

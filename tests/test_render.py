@@ -4,6 +4,7 @@ clear line for every bad input with nothing left behind."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -301,6 +302,39 @@ def test_a_bad_output_is_one_line_before_the_target_is_even_read(
     assert result.returncode == 2
     assert result.stderr.strip() == f"livecat: {message.format(tmp=tmp_path)}", result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("output", "matches", "message"),
+    [
+        ("film", None, "{film}: is the target: the mosaic would replace it"),
+        ("out", "film", "{film}: is the target: the match log would replace it"),
+        ("footage", None, "{footage}: is footage of the corpus: the mosaic would replace it"),
+        ("out", "out", "{out}: is the output too: give --matches another name"),
+    ],
+)
+def test_a_render_never_writes_over_the_target_or_the_footage(
+    corpus_and_media, tmp_path, output, matches, message
+):
+    """The finished file is renamed into place, so `-o` naming the target (or the corpus's
+    own footage) replaced the user's file without a word."""
+    corpus_dir, media = corpus_and_media
+    film = tmp_path / "film.mp4"
+    film.write_bytes(media["a"].read_bytes())
+    names = {"film": film, "footage": media["a"], "out": tmp_path / "out.mp4"}
+    args = ["render", corpus_dir, film, "-o", names[output]]
+    if matches:
+        args += ["--matches", names[matches]]
+    result = _livecat(*args)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"livecat: {message.format(**names)}"
+        + ("; choose another name" if "replace" in message else "")
+    )
+    assert film.read_bytes() == media["a"].read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]
+    footage_sha256 = hashlib.sha256(media["a"].read_bytes()).hexdigest()
+    assert Corpus.open(corpus_dir).sources[0].sha256 == footage_sha256  # the footage is intact
 
 
 def test_an_unknown_x264_preset_is_named_with_the_choices(corpus_and_media, tmp_path):

@@ -359,7 +359,7 @@ def run_live(args: argparse.Namespace) -> int:
     from livecat.live.session import LiveSession
     from livecat.media import probe
     from livecat.output import Display, DisplaySettings, screen_geometry
-    from livecat.render.mosaic import MatchLog
+    from livecat.render.mosaic import MatchLog, refuse_to_replace
 
     config = None
     if args.config is not None:
@@ -452,6 +452,10 @@ def run_live(args: argparse.Namespace) -> int:
         dump_path=dump_path,
         midi=midi_config,
     )
+    if args.matches:
+        refuse_to_replace(
+            args.matches, "match log", target=input_file, corpora=corpora, target_is="the input"
+        )
     log = MatchLog(args.matches, corpora[0]) if args.matches else None
     display = Display(
         corpora[0],

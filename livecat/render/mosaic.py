@@ -13,7 +13,7 @@ import csv
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +144,27 @@ class _PictureMaker:
         return self.image
 
 
+def refuse_to_replace(
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    target: Path | None,
+    corpora: Sequence[Corpus],
+    target_is: str = "the target",
+) -> None:
+    """An output must not be the target (``target_is`` names it) or any corpus's footage:
+    the rename that finishes it would replace the user's own file without a word."""
+    if not os.path.exists(path):
+        return
+    others = [(target, target_is)] if target is not None else []
+    others += [(Path(s.abs_path), "footage of the corpus") for c in corpora for s in c.sources]
+    for other, name in others:
+        if other.exists() and os.path.samefile(path, other):
+            raise MediaError(
+                f"is {name}: the {what} would replace it; choose another name", path=path
+            )
+
+
 # With OpenBLAS's second thread spinning after each batch of the input's descriptors, a 20 s
 # render took 2.1-2.2 CPU-s against 1.6-1.7 s and ran at 16-17x against 19-20x.
 @one_blas_thread()
@@ -199,6 +220,11 @@ def render(
     width, height = size or corpus_size(corpus)
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
+    refuse_to_replace(output, "mosaic", target=Path(target), corpora=[corpus])
+    if matches is not None:
+        refuse_to_replace(matches, "match log", target=Path(target), corpora=[corpus])
+        if Path(matches).resolve() == Path(output).resolve():
+            raise MediaError("is the output too: give --matches another name", path=matches)
     sr = corpus.grain_sr_hz
     rate = rate_fraction(fps)
     mosaic = MosaicWriter(output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset)
