@@ -6,7 +6,7 @@ import contextlib
 import os
 import queue
 import threading
-from concurrent.futures import Future
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -202,10 +202,10 @@ class MosaicWriter:
 
 
 class BackgroundWriter:
-    """Runs a :class:`MosaicWriter` on two threads of its own, one encoding pictures and one
-    sound. Encoding releases the GIL, so it overlaps with the caller's engine and image
-    decoding, and x264 never waits behind the AAC encoder (4 % faster renders than one
-    encoding thread, in eight alternating rounds).
+    """Runs a :class:`MosaicWriter` on two threads of its own, one making (when handed a
+    function) and encoding pictures, one encoding sound. Encoding releases the GIL, so it
+    overlaps with the caller's engine, and x264 never waits behind the AAC encoder (4 % faster
+    renders than one encoding thread, in eight alternating rounds).
 
     Arrays handed over must not be modified afterwards (pass copies or fresh arrays).
     """
@@ -235,9 +235,7 @@ class BackgroundWriter:
                 continue  # drain after a failure
             try:
                 if kind == "image":
-                    if isinstance(data, Future):  # from an image-making pool
-                        data = data.result()
-                    self.writer.write_image(data)
+                    self.writer.write_image(data() if callable(data) else data)
                 else:
                     self.writer.write_audio(data)
             except BaseException as exc:
@@ -248,9 +246,11 @@ class BackgroundWriter:
             raise self._error
         self._queues[kind].put(item)
 
-    def write_image(self, image: np.ndarray | av.VideoFrame | Future) -> None:
-        """Queue a picture (see :meth:`MosaicWriter.write_image`) or a Future that will hold
-        one."""
+    def write_image(
+        self, image: np.ndarray | av.VideoFrame | Callable[[], np.ndarray | av.VideoFrame]
+    ) -> None:
+        """Queue a picture (see :meth:`MosaicWriter.write_image`), or a function that makes
+        one: it is called on the encoding thread, in order."""
         self._put("image", image)
 
     def write_audio(self, samples: np.ndarray) -> None:

@@ -10,11 +10,11 @@ knowing the whole target, takes out. ``lead_s=0`` renders the live set exactly.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,9 +116,9 @@ class MatchLog:
 
 
 class _PictureMaker:
-    """Decodes and letterboxes entries' images and converts them for the encoder (on one
-    worker thread, in order, off the encoder's), keeping the last one: consecutive pictures
-    often show the same entry."""
+    """Decodes and letterboxes entries' images and converts them for the encoder (on the
+    picture encoder's thread, in order), keeping the last one: consecutive pictures often
+    show the same entry."""
 
     def __init__(self, corpus: Corpus, *, width: int, height: int) -> None:
         self.corpus = corpus
@@ -229,8 +229,8 @@ def render(
     rate = rate_fraction(fps)
     mosaic = MosaicWriter(output, size=(width, height), fps=rate, sr_hz=sr, crf=crf, preset=preset)
     log: MatchLog | None = None
-    # The three stages below are the parallelism; OpenCV's own worker pool under each small
-    # colour conversion or resize only adds thread switches (7 % of the render's CPU).
+    # The stages below are the parallelism; OpenCV's own worker pool under each small colour
+    # conversion or resize only adds thread switches (7 % of the render's CPU).
     opencv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -272,9 +272,9 @@ def render(
                     writer.write_audio(sound)
                 fed = stop
 
-        # Three stages on their own threads (numpy, OpenCV and FFmpeg release the GIL): the
-        # engine here, image decoding and letterboxing, and encoding.
-        with BackgroundWriter(mosaic) as writer, ThreadPoolExecutor(1) as image_pool:
+        # Stages on threads of their own (numpy, OpenCV and FFmpeg release the GIL): the
+        # engine here; making and encoding pictures; encoding sound.
+        with BackgroundWriter(mosaic) as writer:
             for k in range(image_count):
                 # The picture for [t_k, t_k+1) shows what is decided by its middle (+ lead).
                 start = round(k * sr / float(rate))
@@ -285,7 +285,10 @@ def render(
                 entry, brightness = st.entry, st.brightness
                 source_t, distance = st.source_t_s, st.distance
                 feed(stop + lead, writer)
-                writer.write_image(image_pool.submit(pictures.make, entry, brightness))
+                # Made on the picture encoder's thread: through a pool of its own, each
+                # picture's hand-offs cost the engine the GIL more often (slower in 23 of 28
+                # alternating renders).
+                writer.write_image(functools.partial(pictures.make, entry, brightness))
                 if log:
                     log.row(start / sr, entry, source_t, distance)
                 if progress:
