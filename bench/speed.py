@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -144,6 +145,9 @@ def _built_with(directory: Path, params) -> bool:
         return False
 
 
+RENDER_RUNS = 5
+
+
 def bench_render(work: Path) -> list[tuple[str, str]]:
     import seed_method
 
@@ -165,31 +169,34 @@ def bench_render(work: Path) -> list[tuple[str, str]]:
     target_s = 20.0
     out = work / "render.mp4"
     corpus = Corpus.open(corpus_dir)
-    times = []
-    for _ in range(2):
-        report = render(corpus, target, out, size=(640, 360))
-        times.append(report.wall_s)
+    # Each figure is the best of several runs: on a shared machine other tenants only ever
+    # slow a CPU-bound job down, so the fastest run is the closest to what the code costs
+    # (timeit's rule); the median says how much the machine's noise took on the day.
+    times = [render(corpus, target, out, size=(640, 360)).wall_s for _ in range(RENDER_RUNS)]
     speed = target_s / min(times)
+    typical = target_s / statistics.median(times)
     encode_only = target_s / _encode_only(out, work / "encode-only.mp4")
-    seed_report = render(
-        Corpus.open(seed_dir), target, out, size=(640, 360), settings=EngineSettings.plain()
+    seed_corpus = Corpus.open(seed_dir)
+    seed_in_livecat = target_s / min(
+        render(seed_corpus, target, out, size=(640, 360), settings=EngineSettings.plain()).wall_s
+        for _ in range(2)
     )
-    seed_in_livecat = target_s / seed_report.wall_s
     short_s = 5.0
-    original_wall = seed_method.render_original(
-        paths, target, work / "original.mp4", seconds=short_s
+    original = short_s / min(
+        seed_method.render_original(paths, target, work / "original.mp4", seconds=short_s)
+        for _ in range(2)
     )
-    original = short_s / original_wall
     print(
-        f"render 640x360: livecat {speed:.1f}x real time; the original method "
-        f"(raw 16 kHz spectrum, brute-force NN, one-picture clips cut from the videos) "
-        f"{original:.2f}x; seed descriptor inside livecat's engine {seed_in_livecat:.1f}x; "
-        f"encoding the render's own pictures and sound alone {encode_only:.1f}x "
-        f"(the render runs this same writer, so it cannot go faster)"
+        f"render 640x360: livecat {speed:.1f}x real time (best of {RENDER_RUNS}; median "
+        f"{typical:.1f}x); the original method (raw 16 kHz spectrum, brute-force NN, "
+        f"one-picture clips cut from the videos) {original:.2f}x; seed descriptor inside "
+        f"livecat's engine {seed_in_livecat:.1f}x; encoding the render's own pictures and sound "
+        f"alone {encode_only:.1f}x (the render runs this same writer, so it cannot go faster)"
     )
     shutil.rmtree(work / "original-clips", ignore_errors=True)
     return [
-        ("render 640x360, x real time (goal >= 20)", f"{speed:.1f}"),
+        (f"render 640x360, x real time, best of {RENDER_RUNS} (goal >= 20)", f"{speed:.1f}"),
+        (f"render 640x360, x real time, median of {RENDER_RUNS}", f"{typical:.1f}"),
         ("original method render, x real time", f"{original:.2f}"),
         ("livecat / original render speed", f"{speed / original:.0f}x"),
         ("seed descriptor in livecat's engine, x real time", f"{seed_in_livecat:.1f}"),
