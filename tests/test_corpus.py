@@ -402,6 +402,10 @@ def test_open_names_what_is_wrong(corpus_dir, tmp_path):
         (lambda m: m["stats"].update(mean=[0.0]), r"stats\.mean must be \d+ numbers"),
         (lambda m: m.update(entry_count="x"), "entry_count must be a whole number, got 'x'"),
         (
+            lambda m: m["descriptor"].update(window_fall="x"),
+            "descriptor.window_fall must be a whole number or null, got 'x'",
+        ),
+        (
             lambda m: (m["descriptor"].update(pitch_harmonics=3), m.update(livecat_version="9.1")),
             r"descriptor has 'pitch_harmonics', unknown to this livecat \(.*\): the corpus was "
             r"written by livecat 9\.1; upgrade livecat or rebuild",

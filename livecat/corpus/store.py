@@ -172,16 +172,14 @@ class _ManifestReader:
         if key not in parent:
             raise self.error(f"{where} is missing")
         if not _type_ok(parent[key], kind):
-            raise self.error(
-                f"{where} must be {_KIND_NAMES.get(kind, kind.__name__)}, got {parent[key]!r}"
-            )
+            raise self.error(f"{where} must be {_kind_name(kind)}, got {parent[key]!r}")
         return parent[key]
 
     def record(self, cls: type, data: Any, *, where: str) -> Any:
         """A dataclass from a manifest object, every field present and of its type (fields
         with a default may be missing: older corpora lack them)."""
         if not isinstance(data, dict):
-            raise self.error(f"{where} must be {_KIND_NAMES[dict]}, got {data!r}")
+            raise self.error(f"{where} must be {_kind_name(dict)}, got {data!r}")
         hints = typing.get_type_hints(cls)
         known = {f.name: f for f in fields(cls)}
         unknown = [name for name in data if name not in known]
@@ -198,13 +196,14 @@ class _ManifestReader:
             raise self.error(f"{where}: {exc}") from None
 
 
-_KIND_NAMES = {
-    int: "a whole number",
-    float: "a number",
-    str: "a string",
-    list: "a list",
-    dict: "an object",
-}
+def _kind_name(kind: Any) -> str:
+    """A field's type in words: "a whole number", "a whole number or null", ..."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return " or ".join(_kind_name(k) for k in typing.get_args(kind))
+    names = {int: "a whole number", float: "a number", str: "a string", list: "a list"}
+    return {dict: "an object", type(None): "null", **names}.get(
+        kind, getattr(kind, "__name__", str(kind))
+    )
 
 
 class Corpus:
