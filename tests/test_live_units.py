@@ -383,27 +383,24 @@ def test_the_display_decodes_an_image_once_however_often_it_is_shown(corpus):
     assert display.images_decoded == 2
 
 
-def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path):
-    sound = mediagen.varied_notes(1.5, seed=3)
-    mediagen.write_audio(tmp_path / "in.wav", sound, sr_hz=SR)
-    result = subprocess.run(
+def _headless_file_run(corpus, input_file: Path, *args: str) -> subprocess.CompletedProcess:
+    """`livecat live CORPUS --headless --input-file INPUT ARGS...` without a sound server."""
+    return subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "livecat",
-            "live",
-            str(corpus.path),
-            "--input-file",
-            str(tmp_path / "in.wav"),
-            "--headless",
-            "--matches",
-            str(tmp_path / "m.csv"),
+            *(sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless"),
+            *("--input-file", str(input_file), *args),
         ],
         capture_output=True,
         text=True,
         timeout=60,
         env=NO_SERVER_ENV,
     )
+
+
+def test_headless_file_run_prints_pictures_and_stops_at_the_end(corpus, tmp_path):
+    sound = mediagen.varied_notes(1.5, seed=3)
+    mediagen.write_audio(tmp_path / "in.wav", sound, sr_hz=SR)
+    result = _headless_file_run(corpus, tmp_path / "in.wav", "--matches", str(tmp_path / "m.csv"))
     assert result.returncode == 0, result.stderr
     assert "entry" in result.stdout and "a.mp4" in result.stdout
     assert "no audio output device: running without sound" in result.stderr
@@ -417,16 +414,7 @@ def test_a_matches_log_that_is_a_directory_is_refused_before_the_set(corpus, tmp
     """It was found only when the finished log was moved into place: a traceback after the
     whole set, and the log lost."""
     mediagen.write_audio(tmp_path / "in.wav", mediagen.varied_notes(0.5, seed=3), sr_hz=SR)
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless"),
-            *("--input-file", str(tmp_path / "in.wav"), "--matches", str(tmp_path)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=NO_SERVER_ENV,
-    )
+    result = _headless_file_run(corpus, tmp_path / "in.wav", "--matches", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"livecat: {tmp_path}: is a directory: name the CSV to write, e.g. picks.csv"
@@ -437,16 +425,7 @@ def test_a_matches_log_that_is_a_directory_is_refused_before_the_set(corpus, tmp
 def test_a_matches_log_never_writes_over_the_input_file(corpus, tmp_path):
     mediagen.write_audio(tmp_path / "in.wav", mediagen.varied_notes(0.5, seed=3), sr_hz=SR)
     before = (tmp_path / "in.wav").read_bytes()
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "livecat", "live", str(corpus.path), "--headless"),
-            *("--input-file", str(tmp_path / "in.wav"), "--matches", str(tmp_path / "in.wav")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=NO_SERVER_ENV,
-    )
+    result = _headless_file_run(corpus, tmp_path / "in.wav", "--matches", str(tmp_path / "in.wav"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"livecat: {tmp_path / 'in.wav'}: is the input: the match log would replace it; "
