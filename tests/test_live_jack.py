@@ -58,11 +58,19 @@ def _live(corpus_dir: Path, env: dict, *args: str) -> subprocess.Popen:
     )
 
 
-def _wait_for_window(display: str, *, timeout_s: float = 20.0) -> None:
+def _wait_for_window(
+    display: str, live: subprocess.Popen | None = None, *, timeout_s: float = 20.0
+) -> None:
+    """Wait for livecat's window; if ``live`` ended meanwhile, say how, with what it wrote."""
     deadline = time.monotonic() + timeout_s
     while not livehelpers.window_exists(display, "livecat"):
+        if live is not None and live.poll() is not None:
+            raise RuntimeError(
+                f"livecat ended (exit {live.returncode}) before its window appeared: "
+                f"{live.stderr.read() if live.stderr else ''}"
+            )
         if time.monotonic() > deadline:
-            raise RuntimeError("livecat's window did not appear")
+            raise RuntimeError(f"livecat's window did not appear in {timeout_s:g} s")
         time.sleep(0.2)
     time.sleep(0.5)  # let it paint
 
@@ -132,7 +140,7 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(
         client.connect_to("PortAudio")
         # The window opening is not what this measures (a loaded machine has taken over 4 s
         # to map it): play once it is up, so the screenshot shows what the window shows.
-        _wait_for_window(env["DISPLAY"])
+        _wait_for_window(env["DISPLAY"], live)
         client.play()
         play_t = time.monotonic()
         time.sleep(length_s * 0.6)
@@ -177,7 +185,7 @@ def test_keys_show_the_hud_and_black_out_the_picture(corpus_dir, servers, tmp_pa
     try:
         client.connect_to("PortAudio")
         client.play()
-        _wait_for_window(env["DISPLAY"])
+        _wait_for_window(env["DISPLAY"], live)
         time.sleep(1.0)
 
         def white_in_top_band() -> float:
@@ -221,7 +229,7 @@ def test_sigterm_closing_the_window_and_q_twice_end_it_within_a_second(
     _, env = servers
     live = _live(corpus_dir, env, "--window-geometry", "0,0,320,240", "--audio", audio)
     try:
-        _wait_for_window(env["DISPLAY"])
+        _wait_for_window(env["DISPLAY"], live)
         started = time.monotonic()
         if how == "SIGTERM":
             live.send_signal(signal.SIGTERM)
@@ -387,7 +395,7 @@ def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, a
                 "--audio",
                 audio,
             )
-            _wait_for_window(display)
+            _wait_for_window(display, live)
 
         # The server is gone: livecat must keep running, its window up with the badge. The
         # display checks the stream about once a second; on a loaded 2-core machine the first

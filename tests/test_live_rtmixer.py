@@ -75,8 +75,9 @@ def _capture_input(player: LivePlayer) -> list[np.ndarray]:
     return heard
 
 
-def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, server):
-    target = mediagen.varied_notes(3.0, seed=8)
+def _play_through_livecat(corpus: Corpus, server: str, target: np.ndarray):
+    """Play ``target`` into livecat (rtmixer) through JACK and record what comes out:
+    (player, what livecat heard, recording, xruns the server or livecat saw meanwhile)."""
     # A generous hand-off: this checks the timing maths, not the machine's load (late grains
     # under load are the benchmark's business).
     player = _player(corpus, rt_handoff_blocks=4)
@@ -89,8 +90,22 @@ def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, serv
         client.play()
         time.sleep(target.size / SR + 1.0)
     finally:
+        xruns = client.xruns + player.xruns()
         player.stop()
         client.close()
+    return player, heard, client.recorded[: client.rec_pos], xruns
+
+
+def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, server):
+    target = mediagen.varied_notes(3.0, seed=8)
+    # An xrun drops a period from the recording or from livecat's stream and shifts one
+    # against the other for the rest of the take: that says nothing of the timing maths, so
+    # such a take is played again (seen once, in a full test run on a loaded VM).
+    for _attempt in range(3):
+        player, heard, recorded, xruns = _play_through_livecat(corpus, server, target)
+        if not xruns:
+            break
+    assert not xruns, f"every take had xruns ({xruns} in the last): the machine is too loaded"
     assert player.matcher_error is None, player.matcher_error
     assert player.counters[LATE_GRAINS] == 0  # the output ring never ran dry
     assert player.counters[DECISIONS] > 100
@@ -99,7 +114,6 @@ def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, serv
     expected.reset()
     offline = expected.process(heard_all)
     assert player.shared[ENTRY] == expected.state.entry  # the same decisions
-    recorded = client.recorded[: client.rec_pos]
     # The constant delay: where the offline output's first grain appears in the recording.
     first = int(np.flatnonzero(np.abs(offline) > 1e-3)[0])
     loud = int(np.flatnonzero(np.abs(recorded) > 1e-3)[0])
