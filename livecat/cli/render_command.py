@@ -68,6 +68,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # scipy loads on first use (see livecat.features.descriptor), here before the render's
+    # clock starts: its speed figure is the render's, not Python's start-up (0.5-1 s).
+    import scipy.fft
+    import scipy.signal  # noqa: F401
+
     from livecat.render import render
 
     if args.crf < 0 or args.crf > 51:
