@@ -68,12 +68,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # scipy loads on first use (see livecat.features.descriptor), here before the render's
-    # clock starts: its speed figure is the render's, not Python's start-up (0.5-1 s).
-    import scipy.fft
-    import scipy.signal  # noqa: F401
-
+    from livecat.features import load_scipy
     from livecat.render import render
+
+    load_scipy()  # before the render's clock starts (a first render counted 0.5-1 s of it)
 
     if args.crf < 0 or args.crf > 51:
         raise ParameterError(f"--crf must be 0..51, got {args.crf}")

@@ -11,6 +11,7 @@ from livecat.features.descriptor import (
     DescriptorParams,
     DescriptorStream,
     describe_at,
+    load_scipy,
     one_blas_thread,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "DescriptorParams",
     "DescriptorStream",
     "describe_at",
+    "load_scipy",
     "one_blas_thread",
 ]
