@@ -227,9 +227,9 @@ def chroma_filterbank(*, sr_hz: int, n_fft: int, fmin_hz: float, fmax_hz: float)
 
 
 def load_scipy() -> None:
-    """Import the parts of scipy livecat uses, which otherwise load on first use (they are
-    1 s of every command's start). Commands that time their work call this before their
-    clock starts, so a speed figure is the work's, not Python's start-up."""
+    """Import the parts of scipy livecat uses, which otherwise load on first use (imported
+    at the top, they cost every command 1 s of start-up). Commands that time their work call
+    this before their clock starts, so a speed figure is the work's, not Python's start-up."""
     import scipy.fft
     import scipy.signal  # noqa: F401
 
