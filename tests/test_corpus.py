@@ -181,10 +181,16 @@ def test_add_skips_unchanged_reanalyses_changed_and_adds_new(media, tmp_path):
     report = build_corpus([media["a"][0], work], target, add_to_existing=True)
     assert [p.name for p in report.unchanged] == ["a.mp4"]
     assert [p.name for p in report.added] == ["b.mkv"]
-    # Replace b's content with c's: the same path, changed → analysed again.
+    # Replace b's content with c's: the same path, changed → analysed again, and its line
+    # says what it replaces (a truncated copy shows as fewer entries than before).
     shutil.copy(media["c"][0], work)
-    report = build_corpus([work], target, add_to_existing=True)
+    lines: list[tuple[str, str, str]] = []
+    report = build_corpus(
+        [work], target, add_to_existing=True, file_done=lambda *a: lines.append(a)
+    )
     assert [p.name for p in report.replaced] == ["b.mkv"]
+    b_entries = len(media["b"][1])
+    assert lines[0][1] == "added" and f", replacing {b_entries} entries, 3.0 s" in lines[0][2]
     corpus = Corpus.open(target)
     assert [s.entries for s in corpus.sources] == [len(media["a"][1]), len(media["c"][1])]
     for s in corpus.sources:

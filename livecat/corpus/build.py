@@ -619,6 +619,10 @@ def build_corpus(
                 report.seconds_analysed += record.duration_s
                 if file_done:
                     detail = f"{record.entries} entries, {record.duration_s:.1f} s"
+                    if path in replaced:  # a changed file: say what it replaces (a truncated
+                        # copy that still decodes in part gives fewer entries than before)
+                        before = old.sources[replaced[path]]  # type: ignore[union-attr]
+                        detail += f", replacing {before.entries} entries, {before.duration_s:.1f} s"
                     names = infos[path].audio_streams if path in infos else ()
                     if len(names) > 1:
                         detail += f", sound from {names[record.audio_stream]}"
