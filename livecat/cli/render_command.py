@@ -30,9 +30,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus", metavar="CORPUS")
     p.add_argument("target", metavar="TARGET", help="audio or video file to re-create")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.mp4",
+        help="the mosaic: .mp4, .mov or .mkv (never the target or the corpus's footage)",
+    )
     p.add_argument("--size", type=_size, metavar="WxH", help="output size (default: corpus's)")
-    p.add_argument("--fps", type=float, help="output picture rate (default: corpus's)")
+    p.add_argument("--fps", type=float, help="output picture rate, up to 240 (default: corpus's)")
     p.add_argument(
         "--matches",
         metavar="OUT.csv",
