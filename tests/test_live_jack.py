@@ -144,10 +144,15 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(
         client.play()
         play_t = time.monotonic()
         time.sleep(length_s * 0.6)
-        before = time.monotonic() - play_t
-        shot = livehelpers.screenshot(env["DISPLAY"], tmp_path / "shot.png")
-        after = time.monotonic() - play_t
-        time.sleep(length_s * 0.4 + 1.0)
+        # Screenshots until one shows a picture: in one full test run on a loaded VM the
+        # first was black throughout (the picks and the sound were right). Which picture it
+        # shows is checked below against the moment of that very screenshot.
+        shots: list[tuple[float, np.ndarray, float]] = []
+        while len(shots) < 6 and (not shots or _index_in(shots[-1][1]) is None):
+            before = time.monotonic() - play_t
+            shot = livehelpers.screenshot(env["DISPLAY"], tmp_path / "shot.png")
+            shots.append((before, shot, time.monotonic() - play_t))
+        time.sleep(max(0.0, length_s + 1.0 - (time.monotonic() - play_t)))
         live.send_signal(signal.SIGINT)  # Ctrl-C: must end cleanly and promptly
         t_stop = time.monotonic()
         _, err = live.communicate(timeout=10)
@@ -170,10 +175,20 @@ def test_live_follows_the_input_plays_its_grains_and_shows_the_image(
 
     # 3. The window shows the chosen image: the picture's own index code, read back off the
     # screen, is the footage's picture for the moment the screenshot was taken.
-    index = mediagen.decode_index_image(shot[:240, :320])
+    before, shot, after = shots[-1]
+    index = _index_in(shot)
+    assert index is not None, f"no picture in {len(shots)} screenshots ({before:.1f}-{after:.1f} s)"
     expected_lo = (offset_s + before - 0.25) * 25
     expected_hi = (offset_s + after + 0.25) * 25
-    assert expected_lo <= index <= expected_hi, (index, expected_lo, expected_hi)
+    assert expected_lo <= index <= expected_hi, (index, expected_lo, expected_hi, len(shots))
+
+
+def _index_in(shot: np.ndarray) -> int | None:
+    """The index code of the picture in the window's 320x240 corner, or None."""
+    try:
+        return mediagen.decode_index_image(shot[:240, :320])
+    except ValueError:
+        return None
 
 
 def test_keys_show_the_hud_and_black_out_the_picture(corpus_dir, servers, tmp_path):
