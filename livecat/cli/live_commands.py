@@ -395,6 +395,10 @@ def run_live(args: argparse.Namespace) -> int:
     if input_file is not None:
         streams = probe(input_file).audio_streams
         say_which_stream(input_file, streams, chosen=args.audio_stream, did="feeding")
+    if args.matches:  # before the engines are built and warmed up, not after
+        refuse_to_replace(
+            args.matches, "match log", target=input_file, corpora=corpora, target_is="the input"
+        )
     silent = False
     if input_file is not None and args.output is None:
         if args.no_grains and values["dry_wet"] == 1.0:
@@ -452,10 +456,6 @@ def run_live(args: argparse.Namespace) -> int:
         dump_path=dump_path,
         midi=midi_config,
     )
-    if args.matches:
-        refuse_to_replace(
-            args.matches, "match log", target=input_file, corpora=corpora, target_is="the input"
-        )
     log = MatchLog(args.matches, corpora[0]) if args.matches else None
     display = Display(
         corpora[0],
