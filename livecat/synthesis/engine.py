@@ -198,7 +198,6 @@ class _KnownInput:
         k: int,
     ) -> None:
         params = corpus.params
-        self.params = params
         self.corpus = corpus
         self.index = index
         self.k = k
@@ -224,7 +223,7 @@ class _KnownInput:
 
     def ensure(self, row: int) -> None:
         """Work out rows up to and including ``row``."""
-        n = self.params.n_fft
+        n = self.corpus.params.n_fft
         while row >= self.ready:
             first, stop = self.ready, min(self.ready + _KNOWN_CHUNK, self.rows)
             heard = stop * self.hop  # input samples the last of these decisions has heard
