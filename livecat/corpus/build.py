@@ -618,19 +618,11 @@ def build_corpus(
                 report.added.append(path)
                 report.seconds_analysed += record.duration_s
                 if file_done:
-                    detail = f"{record.entries} entries, {record.duration_s:.1f} s"
-                    if path in replaced:  # a changed file: say what it replaces (a truncated
-                        # copy that still decodes in part gives fewer entries than before)
-                        before = old.sources[replaced[path]]  # type: ignore[union-attr]
-                        detail += f", replacing {before.entries} entries, {before.duration_s:.1f} s"
+                    before = None
+                    if old is not None and path in replaced:
+                        before = old.sources[replaced[path]]
                     names = infos[path].audio_streams if path in infos else ()
-                    if len(names) > 1:
-                        detail += f", sound from {names[record.audio_stream]}"
-                        if audio_stream is None:
-                            detail += (
-                                f" of {len(names)} audio streams ({'; '.join(names)}); "
-                                "--audio-stream N picks another"
-                            )
+                    detail = _added_detail(record, before, names, chosen=audio_stream)
                     file_done(path, "added", detail)
         if old is not None and not report.added:
             return _left_as_it_was(report, old, started)  # `finally` drops the temporary copy
@@ -664,6 +656,29 @@ def build_corpus(
             shutil.rmtree(tmp, ignore_errors=True)
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def _added_detail(
+    record: SourceRecord,
+    before: SourceRecord | None,
+    names: tuple[str, ...],
+    *,
+    chosen: int | None,
+) -> str:
+    """The "added" line's detail: entries and length; for a changed file what it replaces (a
+    truncated copy that still decodes in part gives fewer entries than before); for a file
+    with several audio streams which one was used, and the others when none was chosen."""
+    detail = f"{record.entries} entries, {record.duration_s:.1f} s"
+    if before is not None:
+        detail += f", replacing {before.entries} entries, {before.duration_s:.1f} s"
+    if len(names) > 1:
+        detail += f", sound from {names[record.audio_stream]}"
+        if chosen is None:
+            detail += (
+                f" of {len(names)} audio streams ({'; '.join(names)}); "
+                "--audio-stream N picks another"
+            )
+    return detail
 
 
 def _left_as_it_was(report: BuildReport, old: Corpus, started: float) -> BuildReport:
