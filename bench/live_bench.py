@@ -301,7 +301,7 @@ def _measure_livecat(
     the display busy; returns the figures."""
     from livecat.live import LivePlayer, LiveSettings
     from livecat.live.player import DROPPED_BLOCKS, LATE_GRAINS
-    from livecat.output import Display, DisplaySettings
+    from livecat.output.display import Display, DisplaySettings
     from livecat.synthesis import EngineSettings
 
     player = LivePlayer(

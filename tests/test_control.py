@@ -20,7 +20,7 @@ from livecat.errors import ConfigError, ParameterError
 from livecat.live import LivePlayer, LiveSettings
 from livecat.live.player import ENTRY, FADING, PROGRESS
 from livecat.live.session import LiveSession
-from livecat.output import Display, DisplaySettings
+from livecat.output.display import Display, DisplaySettings
 from livecat.synthesis import EngineSettings
 
 SR = 48000

@@ -27,7 +27,7 @@ from livecat.live.player import (
     LATE_GRAINS,
     OUTPUT_UNDERFLOWS,
 )
-from livecat.output import Display, DisplaySettings
+from livecat.output.display import Display, DisplaySettings
 from livecat.synthesis import Engine, EngineSettings
 
 SR = 48000

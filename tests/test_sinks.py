@@ -21,8 +21,8 @@ from livecat.corpus import Corpus
 from livecat.errors import OutputError
 from livecat.live import LivePlayer, LiveSettings
 from livecat.media.images import letterbox
-from livecat.output import Display, DisplaySettings
 from livecat.output import sinks as sinks_module
+from livecat.output.display import Display, DisplaySettings
 from livecat.output.sinks import SinkGroup, open_sink, register_backend, register_kind
 from livecat.synthesis import EngineSettings
 

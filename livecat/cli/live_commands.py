@@ -358,8 +358,8 @@ def run_live(args: argparse.Namespace) -> int:
     from livecat.live.player import DECISIONS, JUMPS, LATE_GRAINS, STREAM_T
     from livecat.live.session import LiveSession
     from livecat.media import probe
-    from livecat.output import Display, DisplaySettings, screen_geometry
-    from livecat.render.mosaic import MatchLog, refuse_to_replace
+    from livecat.output.display import Display, DisplaySettings, screen_geometry
+    from livecat.output.files import MatchLog, refuse_to_replace
 
     config = None
     if args.config is not None:

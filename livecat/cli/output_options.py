@@ -17,7 +17,7 @@ from livecat.errors import DeviceError
 
 if TYPE_CHECKING:
     from livecat.live import LivePlayer
-    from livecat.output import Display
+    from livecat.output.display import Display
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

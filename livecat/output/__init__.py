@@ -1,8 +1,7 @@
-"""Where pictures go: the OpenCV window (main thread), or lines on stdout when headless.
+"""What livecat puts out besides sound: pictures in the OpenCV window or as lines on stdout
+when headless (``display``), to other software (``sinks``), and the files a render or a set
+leaves for the user (``files``: the match log).
 
-The only package that imports OpenCV's GUI functions.
+The only package that imports OpenCV's GUI functions. Import its modules by name: a render
+needs ``files`` without the live player the display is built on.
 """
-
-from livecat.output.display import Display, DisplaySettings, screen_geometry
-
-__all__ = ["Display", "DisplaySettings", "screen_geometry"]

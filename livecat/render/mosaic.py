@@ -9,12 +9,11 @@ knowing the whole target, takes out. ``lead_s=0`` renders the live set exactly.
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +26,11 @@ from livecat.errors import MediaError, ParameterError
 from livecat.features import one_blas_thread
 from livecat.media import decode_audio, probe
 from livecat.media.decode import rate_fraction
-from livecat.media.encode import BackgroundWriter, MosaicWriter, temporary_sibling, video_frame
+from livecat.media.encode import BackgroundWriter, MosaicWriter, video_frame
 from livecat.media.images import letterbox
+from livecat.output.files import MatchLog, refuse_to_replace
 from livecat.synthesis import Engine, EngineSettings, signal_then_silence
 
-MATCH_COLUMNS = ("t_s", "source", "source_t_s", "entry", "distance")
 #: Highest picture rate a render writes (240 Hz screens are the fastest sold).
 MAX_FPS = 240.0
 
@@ -76,45 +75,6 @@ def corpus_size(corpus: Corpus) -> tuple[int, int]:
     return s.image_width // 2 * 2, s.image_height // 2 * 2
 
 
-class MatchLog:
-    """The ``--matches`` CSV: one row per output picture, written atomically."""
-
-    def __init__(self, path: str | os.PathLike[str], corpus: Corpus) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():  # else found only when the finished log is moved into place
-            raise MediaError("is a directory: name the CSV to write, e.g. picks.csv", path=path)
-        self.tmp = temporary_sibling(self.path)
-        try:
-            self.file = open(self.tmp, "w", newline="")
-        except OSError as exc:
-            raise MediaError(f"cannot write ({exc.strerror})", path=self.path) from None
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(MATCH_COLUMNS)
-        self.corpus = corpus
-
-    def row(
-        self,
-        t_s: float,
-        entry: int,
-        source_t_s: float,
-        distance: float,
-        *,
-        corpus: Corpus | None = None,
-    ) -> None:
-        """One picture; ``corpus`` names the corpus it came from when several play."""
-        corpus = corpus or self.corpus
-        source = corpus.sources[int(corpus.entries["source"][entry])].path if entry >= 0 else ""
-        self.writer.writerow((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
-
-    def close(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
-
-
 class _PictureMaker:
     """Decodes and letterboxes entries' images and converts them for the encoder (on the
     picture encoder's thread, in order), keeping the last one: consecutive pictures often
@@ -142,27 +102,6 @@ class _PictureMaker:
                     )
                 )
         return self.image
-
-
-def refuse_to_replace(
-    path: str | os.PathLike[str],
-    what: str,
-    *,
-    target: Path | None,
-    corpora: Sequence[Corpus],
-    target_is: str = "the target",
-) -> None:
-    """An output must not be the target (``target_is`` names it) or any corpus's footage:
-    the rename that finishes it would replace the user's own file without a word."""
-    if not os.path.exists(path):
-        return
-    others = [(target, target_is)] if target is not None else []
-    others += [(Path(s.abs_path), "footage of the corpus") for c in corpora for s in c.sources]
-    for other, name in others:
-        if other.exists() and os.path.samefile(path, other):
-            raise MediaError(
-                f"is {name}: the {what} would replace it; choose another name", path=path
-            )
 
 
 # With OpenBLAS's second thread spinning after each batch of the input's descriptors, a 20 s

@@ -1,0 +1,76 @@
+"""Files livecat writes for the user besides the mosaic: the match log of a render or a live
+set, and the rule every output follows, that it never replaces the user's own media."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from livecat.corpus import Corpus
+from livecat.errors import MediaError
+from livecat.media.encode import temporary_sibling
+
+#: The ``--matches`` CSV's header.
+MATCH_COLUMNS = ("t_s", "source", "source_t_s", "entry", "distance")
+
+
+class MatchLog:
+    """The ``--matches`` CSV: one row per output picture, written atomically."""
+
+    def __init__(self, path: str | os.PathLike[str], corpus: Corpus) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():  # else found only when the finished log is moved into place
+            raise MediaError("is a directory: name the CSV to write, e.g. picks.csv", path=path)
+        self.tmp = temporary_sibling(self.path)
+        try:
+            self.file = open(self.tmp, "w", newline="")
+        except OSError as exc:
+            raise MediaError(f"cannot write ({exc.strerror})", path=self.path) from None
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(MATCH_COLUMNS)
+        self.corpus = corpus
+
+    def row(
+        self,
+        t_s: float,
+        entry: int,
+        source_t_s: float,
+        distance: float,
+        *,
+        corpus: Corpus | None = None,
+    ) -> None:
+        """One picture; ``corpus`` names the corpus it came from when several play."""
+        corpus = corpus or self.corpus
+        source = corpus.sources[int(corpus.entries["source"][entry])].path if entry >= 0 else ""
+        self.writer.writerow((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
+
+    def close(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def refuse_to_replace(
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    target: Path | None,
+    corpora: Sequence[Corpus],
+    target_is: str = "the target",
+) -> None:
+    """An output must not be the target (``target_is`` names it) or any corpus's footage:
+    the rename that finishes it would replace the user's own file without a word."""
+    if not os.path.exists(path):
+        return
+    others = [(target, target_is)] if target is not None else []
+    others += [(Path(s.abs_path), "footage of the corpus") for c in corpora for s in c.sources]
+    for other, name in others:
+        if other.exists() and os.path.samefile(path, other):
+            raise MediaError(
+                f"is {name}: the {what} would replace it; choose another name", path=path
+            )
