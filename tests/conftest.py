@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -9,6 +10,11 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Tests press Ctrl-C in livecat (SIGINT). A shell starts a background job with SIGINT ignored,
+# and a child inherits that, so a run started with `make test &` failed them for no fault of
+# livecat's: give this process, and so every child, Python's usual Ctrl-C back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

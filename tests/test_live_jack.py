@@ -43,7 +43,7 @@ def servers():
     server = f"livecat-test-{os.getpid()}"
     with (
         livehelpers.jack_server(server) as env,
-        livehelpers.xvfb(40 + os.getpid() % 50) as display,
+        livehelpers.xvfb() as display,
     ):
         yield server, dict(env, DISPLAY=display)
 
@@ -397,7 +397,7 @@ def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, a
     every second, and once the server is back it resumes by itself."""
     livehelpers.skip_without_tools()
     server = f"livecat-loss-{os.getpid()}"
-    with livehelpers.xvfb(140 + os.getpid() % 50) as display:
+    with livehelpers.xvfb() as display:
         with livehelpers.jack_server(server) as env:
             env = dict(env, DISPLAY=display)
             live = _live(
