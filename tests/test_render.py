@@ -286,14 +286,27 @@ def test_a_lead_out_of_range_is_one_line(corpus_and_media, tmp_path):
         ("--matches", "{tmp}", "{tmp}: is a directory: name the CSV to write, e.g. picks.csv"),
         ("--fps", "0", "--fps must be above 0 and at most 240, got 0"),
         ("--fps", "1e5", "--fps must be above 0 and at most 240, got 100000"),
+        ("--size", "15x16", "--size must be even and at least 16x16, got 15x16"),
+        (
+            "--size",
+            "20000x20000",
+            "--size must be at most 8192 on a side and 8192x4320 in pixels (H.264's largest "
+            "pictures), got 20000x20000",
+        ),
+        (
+            "--size",
+            "8192x8192",
+            "--size must be at most 8192 on a side and 8192x4320 in pixels (H.264's largest "
+            "pictures), got 8192x8192",
+        ),
     ],
 )
 def test_a_bad_output_is_one_line_before_the_target_is_even_read(
     corpus_and_media, tmp_path, option, value, message
 ):
-    """Each of these was a traceback (or, for --fps 0, a silent 25 fps render), after the
-    whole target had been decoded. The target here does not decode at all: the output's
-    problem must be the one named."""
+    """Each of these was a traceback (or, for --fps 0, a silent 25 fps render; for a huge
+    --size, FFmpeg's own words), after the whole target had been decoded. The target here
+    does not decode at all: the output's problem must be the one named."""
     corpus_dir, _ = corpus_and_media
     target = tmp_path / "notes.txt"
     target.write_text("not a sound")

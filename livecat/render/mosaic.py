@@ -33,6 +33,9 @@ from livecat.synthesis import Engine, EngineSettings, signal_then_silence
 
 #: Highest picture rate a render writes (240 Hz screens are the fastest sold).
 MAX_FPS = 240.0
+#: Largest picture a render writes: 8K, the frame size of H.264's highest level (6.2); a
+#: player need not decode more, and FFmpeg refuses far larger sizes in its own words.
+MAX_SIZE = (8192, 4320)
 
 
 @dataclass
@@ -159,6 +162,11 @@ def render(
     width, height = size or corpus_size(corpus)
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ParameterError(f"--size must be even and at least 16x16, got {width}x{height}")
+    if max(width, height) > MAX_SIZE[0] or width * height > MAX_SIZE[0] * MAX_SIZE[1]:
+        raise ParameterError(
+            f"--size must be at most {MAX_SIZE[0]} on a side and {MAX_SIZE[0]}x{MAX_SIZE[1]} "
+            f"in pixels (H.264's largest pictures), got {width}x{height}"
+        )
     refuse_to_replace(output, "mosaic", target=Path(target), corpora=[corpus])
     if matches is not None:
         refuse_to_replace(matches, "match log", target=Path(target), corpora=[corpus])
