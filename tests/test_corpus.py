@@ -205,6 +205,28 @@ def test_add_skips_unchanged_reanalyses_changed_and_adds_new(media, tmp_path):
     assert corr > 0.95
 
 
+def test_a_truncated_copy_is_told_at_the_length_the_corpus_holds(media, tmp_path):
+    """A truncated file's header still gives its whole length: the "added" line and the
+    manifest give the pictures and sound that decoded (the line said "3.0 s" for half)."""
+    target = tmp_path / "c"
+    work = tmp_path / "b.mkv"
+    shutil.copy(media["b"][0], work)
+    build_corpus([work], target)
+    whole = Corpus.open(target).sources[0]
+    assert whole.duration_s == pytest.approx(3.0, abs=0.05)
+    data = work.read_bytes()
+    work.write_bytes(data[: len(data) // 2])
+    lines: list[tuple[str, str, str]] = []
+    build_corpus([work], target, add_to_existing=True, file_done=lambda *a: lines.append(a))
+    half = Corpus.open(target).sources[0]
+    assert 0.3 * whole.entries < half.entries < 0.7 * whole.entries
+    assert half.duration_s == pytest.approx(half.entries / half.fps, abs=0.1)
+    assert lines[0][2] == (
+        f"{half.entries} entries, {half.duration_s:.1f} s, "
+        f"replacing {whole.entries} entries, {whole.duration_s:.1f} s"
+    )
+
+
 def test_add_loses_nothing_and_rewrites_nothing_it_need_not(media, tmp_path):
     """A file that changed into something unreadable keeps its earlier entries (the corpus
     holds its own copy of them); an add that changes nothing does not rewrite the corpus;

@@ -411,6 +411,7 @@ def analyse_file(
         if not pts:
             raise MediaError("video stream holds no pictures", path=path)
         audio = audio_job.result()
+        sound_s = audio.size / settings.grain_sr_hz
         # Pictures past the end of the sound get silence; sound past the last picture stays.
         last_sample = int(round(pts[-1] * settings.grain_sr_hz)) + settings.params.n_fft
         if audio.size < last_sample:
@@ -437,8 +438,10 @@ def analyse_file(
     )
     entries["image_offset"] = offsets
     entries["image_size"] = sizes
-    duration_s = max(info.duration_s, float(pts_arr[-1]))
     fps = (len(pts) - 1) / (pts_arr[-1] - pts_arr[0]) if len(pts) > 1 else (info.fps or 0.0)
+    # What the corpus holds of the file, not what its header says: a truncated copy's header
+    # still gives the whole length (a half-truncated MKV: 117 of 252 pictures, "10.2 s").
+    duration_s = max(float(pts_arr[-1]) + (1.0 / fps if fps > 0 else 0.0), sound_s)
     record = SourceRecord(
         path=display_path,
         abs_path=str(path.resolve()),
