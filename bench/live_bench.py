@@ -525,11 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         for m in matchers
         for a in (audios if m == "worker" else ["python"])
     ]  # fmt: skip
+    display_number = 60 + os.getpid() % 30
     load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     try:
         with (
             livehelpers.jack_server(server, realtime=args.realtime) as env,
-            livehelpers.xvfb(size="1280x720") as x_display,
+            livehelpers.xvfb(display_number, size="1280x720") as x_display,
         ):
             os.environ.update(env)
             os.environ["DISPLAY"] = x_display

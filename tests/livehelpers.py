@@ -4,7 +4,6 @@ benchmarks, plus a JACK client that plays a sound into livecat and records what 
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -97,41 +96,23 @@ def jack_server(name: str, *, period: int = PERIOD, realtime: bool = False):
 
 
 @contextmanager
-def xvfb(*, size: str = "800x600", fbdir: Path | None = None):
-    """An Xvfb display of its own; yields its name (``":N"``). With ``fbdir`` its screen is
-    also the file ``fbdir/Xvfb_screen0`` (XWD: a header, then BGRX pixels), cursor included,
-    which screenshots leave out.
-
-    Xvfb picks a free display number itself (``-displayfd``) and says it once it takes
-    connections: a number of our choosing could be another test run's display, whose windows
-    and screenshots would then be mistaken for ours.
-    """
-    command = ["Xvfb", "-screen", "0", f"{size}x24", "-nolisten", "tcp"]
+def xvfb(display: int, *, size: str = "800x600", fbdir: Path | None = None):
+    """Xvfb on ``:display``; with ``fbdir`` its screen is also the file
+    ``fbdir/Xvfb_screen0`` (XWD: a header, then BGRX pixels), cursor included, which
+    screenshots leave out."""
+    command = ["Xvfb", f":{display}", "-screen", "0", f"{size}x24", "-nolisten", "tcp"]
     if fbdir is not None:
         fbdir.mkdir(parents=True, exist_ok=True)
         command += ["-fbdir", str(fbdir)]
-    ready, told = os.pipe()
-    proc = subprocess.Popen(
-        [*command, "-displayfd", str(told)],
-        pass_fds=(told,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(told)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        answer = b""
         deadline = time.monotonic() + 10
-        while not answer.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([ready], [], [], left)[0]:
-                raise RuntimeError("Xvfb did not start in 10 s")
-            chunk = os.read(ready, 16)
-            if not chunk:
-                raise RuntimeError(f"Xvfb ended at start (exit {proc.wait()})")
-            answer += chunk
-        yield f":{int(answer)}"
+        while not Path(f"/tmp/.X11-unix/X{display}").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("Xvfb did not start")
+            time.sleep(0.1)
+        yield f":{display}"
     finally:
-        os.close(ready)
         proc.terminate()
         proc.wait(timeout=10)
 

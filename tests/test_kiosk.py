@@ -126,7 +126,9 @@ def test_kiosk_is_fullscreen_ignores_keys_reopens_hides_the_cursor_logs_and_stop
     center = (SCREEN[0] // 2, SCREEN[1] // 2)
     with (
         livehelpers.jack_server(server) as env,
-        livehelpers.xvfb(size=f"{SCREEN[0]}x{SCREEN[1]}", fbdir=fbdir) as display,
+        livehelpers.xvfb(
+            60 + os.getpid() % 50, size=f"{SCREEN[0]}x{SCREEN[1]}", fbdir=fbdir
+        ) as display,
     ):
         env = dict(env, DISPLAY=display, XDG_STATE_HOME=str(tmp_path / "state"))
         xlib = _Xlib(display)
@@ -221,7 +223,7 @@ def test_kiosk_waits_for_a_missing_sound_server_and_restarts_with_its_flags(corp
     livehelpers.skip_without_tools()
     server = f"livecat-kiosk-late-{os.getpid()}"
     log_path = tmp_path / "kiosk.log"
-    with livehelpers.xvfb() as display:
+    with livehelpers.xvfb(100 + os.getpid() % 40) as display:
         env = dict(
             os.environ,
             DISPLAY=display,
