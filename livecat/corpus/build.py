@@ -309,9 +309,9 @@ def build_index(path: Path, vectors: np.ndarray, settings: IndexSettings) -> Non
     """The HNSW index of ``vectors``, the same bytes from the same vectors.
 
     Entries are linked in one thread: hnswlib's threads link them in whatever order they
-    get to them, so two builds of one file gave four different graphs in four builds, and a
-    query near a tie could answer differently. One thread costs 8 s against 4 s for 100,000
-    entries (an hour of footage, whose decoding takes minutes).
+    get to them, so four builds of one file gave four different graphs, and a query near a
+    tie could be answered differently. One thread costs 8 s against 4 s for 100,000 entries
+    (an hour of footage, whose decoding takes minutes).
     """
     import hnswlib
 
