@@ -160,23 +160,34 @@ def test_descriptor_query_finds_the_entry_itself(corpus_dir):
 
 
 def test_the_same_footage_builds_the_same_corpus_byte_for_byte(tmp_path):
-    """A set-up must repeat: building one file twice gives the same files (the manifest but
-    for its date). hnswlib linking entries on two threads gave a different graph each time
-    (four builds of this file, four indexes), and near a tie another answer."""
-    film = tmp_path / "notes.mp4"
-    sound = mediagen.varied_notes(20.0, seed=3)
-    mediagen.write_video(film, fps=25, size=(64, 48), duration_s=20.0, audio=sound, sr_hz=SR)
-    built = []
-    for name in ("one", "two"):
-        build_corpus([film], tmp_path / name)
+    """A set-up must repeat: building the same files twice, or building one and adding the
+    other, gives the same files (the manifest but for its date). hnswlib linking entries on
+    two threads gave a different graph each time (four builds of one file, four indexes), and
+    near a tie another answer."""
+    films = []
+    for seed in (3, 4):
+        film = tmp_path / f"notes{seed}.mp4"
+        sound = mediagen.varied_notes(10.0, seed=seed)
+        mediagen.write_video(film, fps=25, size=(64, 48), duration_s=10.0, audio=sound, sr_hz=SR)
+        films.append(film)
+    build_corpus(films, tmp_path / "one")
+    build_corpus(films, tmp_path / "two")
+    build_corpus(films[:1], tmp_path / "added")
+    build_corpus(films[1:], tmp_path / "added", add_to_existing=True)
+
+    def contents(name: str) -> tuple[dict[str, bytes], dict]:
         files = {f.name: f.read_bytes() for f in (tmp_path / name).iterdir()}
         manifest = json.loads(files.pop("manifest.json"))
         manifest.pop("created")
-        built.append((files, manifest))
-    assert sorted(built[0][0]) == sorted(built[1][0])
-    for name in built[0][0]:
-        assert built[0][0][name] == built[1][0][name], name
-    assert built[0][1] == built[1][1]
+        return files, manifest
+
+    first = contents("one")
+    for other in ("two", "added"):
+        files, manifest = contents(other)
+        assert sorted(files) == sorted(first[0])
+        for name in files:
+            assert files[name] == first[0][name], (other, name)
+        assert manifest == first[1], other
 
 
 def test_manifest_records_sources_and_parameters(corpus_dir, media):
