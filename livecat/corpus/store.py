@@ -196,14 +196,21 @@ class _ManifestReader:
             raise self.error(f"{where}: {exc}") from None
 
 
+_KIND_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
+
+
 def _kind_name(kind: Any) -> str:
     """A field's type in words: "a whole number", "a whole number or null", ..."""
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
         return " or ".join(_kind_name(k) for k in typing.get_args(kind))
-    names = {int: "a whole number", float: "a number", str: "a string", list: "a list"}
-    return {dict: "an object", type(None): "null", **names}.get(
-        kind, getattr(kind, "__name__", str(kind))
-    )
+    return _KIND_NAMES.get(kind, getattr(kind, "__name__", str(kind)))
 
 
 class Corpus:
