@@ -167,9 +167,10 @@ def render(
             f"--size must be at most {MAX_SIZE[0]} on a side and {MAX_SIZE[0]}x{MAX_SIZE[1]} "
             f"in pixels (H.264's largest pictures), got {width}x{height}"
         )
-    refuse_to_replace(output, "mosaic", target=Path(target), corpora=[corpus])
+    target = Path(target)
+    refuse_to_replace(output, "mosaic", target=target, corpora=[corpus])
     if matches is not None:
-        refuse_to_replace(matches, "match log", target=Path(target), corpora=[corpus])
+        refuse_to_replace(matches, "match log", target=target, corpora=[corpus])
         if Path(matches).resolve() == Path(output).resolve():
             raise MediaError("is the output too: give --matches another name", path=matches)
     sr = corpus.grain_sr_hz
@@ -182,7 +183,6 @@ def render(
     cv2.setNumThreads(1)
     try:
         log = MatchLog(matches, corpus) if matches else None
-        target = Path(target)
         audio = decode_audio(target, sr_hz=sr, align_to_video=False, stream=audio_stream)
         streams = probe(target).audio_streams
         # The target is mixed in here, not by the engine, so it stays in place when the
