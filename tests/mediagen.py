@@ -172,6 +172,8 @@ def write_video(
     draw: Callable[[int, float], np.ndarray] | None = None,
     options: dict[str, str] | None = None,
     audio_codec: str = "aac",
+    display_rotation_deg: float = 0.0,
+    display_hflip: bool = False,
 ) -> list[float]:
     """Encode a video whose image k shows :func:`encode_index_image` (k).
 
@@ -200,6 +202,9 @@ def write_video(
         Encoder options; default ``{"crf": "18", "preset": "veryfast"}`` for libx264.
     audio_codec : str
         ``aac``; ``pcm_s16le`` (lossless) works in .mov and .mkv, ``flac`` in .mkv.
+    display_rotation_deg, display_hflip : float, bool
+        A display matrix, as phones write one: players show the stored pictures turned
+        this many degrees counter-clockwise (and mirrored). None is written for 0, False.
 
     Returns
     -------
@@ -242,6 +247,8 @@ def write_video(
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.codec_context.options = dict(options)
+        if display_rotation_deg or display_hflip:
+            video.set_display_rotation(display_rotation_deg, hflip=display_hflip)
         astream = None
         if audio is not None:
             astream = container.add_stream(audio_codec, rate=sr_hz, layout=layout)

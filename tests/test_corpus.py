@@ -127,6 +127,78 @@ def test_images_keep_their_aspect_and_fit_the_corpus_size(corpus_dir):
     assert shapes == [(240, 320, 3), (360, 640, 3), (144, 176, 3)]
 
 
+# A picture of four coloured quarters (BGR): red, green / blue, white.
+_QUARTERS = np.array([[[0, 0, 255], [0, 255, 0]], [[255, 0, 0], [255, 255, 255]]], np.uint8)
+
+
+def _quarters_as_shown(matrix: np.ndarray) -> np.ndarray:
+    """Where each quarter stands once a player applies the display matrix, worked out from
+    the matrix itself: it maps a stored point (p, q) to (a·p + c·q, b·p + d·q)
+    (libavutil/display.h; a, b, c, d are elements 0, 1, 3, 4)."""
+    a, b, c, d = matrix[[0, 1, 3, 4]]
+    shown = np.zeros_like(_QUARTERS)
+    for row in range(2):
+        for col in range(2):
+            p, q = col - 0.5, row - 0.5  # the quarter's centre, from the picture's centre
+            shown[int(b * p + d * q > 0), int(a * p + c * q > 0)] = _QUARTERS[row, col]
+    return shown
+
+
+def _quarter_means(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    return np.array(
+        [
+            [image[r * h : (r + 1) * h, c * w : (c + 1) * w].mean(axis=(0, 1)) for c in (0, 1)]
+            for r in (0, 1)
+        ]
+    )
+
+
+def test_phone_footage_stands_upright_as_players_show_it(tmp_path):
+    """A phone stores a portrait clip as landscape pictures and a display matrix; the corpus
+    must hold the pictures as every player shows them, for all eight quarter turns and
+    mirrorings a matrix can ask for."""
+    import av
+
+    picture = np.repeat(np.repeat(_QUARTERS, 16, axis=0), 32, axis=1)  # 64 x 32, landscape
+    turns = [(deg, hflip) for deg in (0, 90, 180, 270) for hflip in (False, True)]
+    paths = []
+    for deg, hflip in turns:
+        path = tmp_path / f"phone-{deg}-{int(hflip)}.mp4"
+        mediagen.write_video(
+            path,
+            size=(64, 32),
+            duration_s=0.4,
+            audio=mediagen.tone(440.0, duration_s=0.4),
+            draw=lambda k, t_s: picture,
+            display_rotation_deg=deg,
+            display_hflip=hflip,
+        )
+        paths.append(path)
+    build_corpus(paths, tmp_path / "corpus")
+    corpus = Corpus.open(tmp_path / "corpus")
+    for (deg, hflip), path, source in zip(turns, paths, corpus.sources, strict=True):
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            data = [d for d in frame.side_data if d.type.name == "DISPLAYMATRIX"]
+            matrix = (
+                np.frombuffer(bytes(data[0]), np.int32)[:9] / 65536.0
+                if data
+                else np.array([1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0])
+            )
+        image = corpus.image(source.first_entry)
+        quarter_turn = deg in (90, 270)
+        what = f"{path.name} (turned {deg} degrees, mirrored: {hflip})"
+        assert image.shape[:2] == ((64, 32) if quarter_turn else (32, 64)), what
+        assert (source.width, source.height) == ((32, 64) if quarter_turn else (64, 32)), what
+        assert np.abs(_quarter_means(image) - _quarters_as_shown(matrix)).max() < 40, what
+    # The everyday case, spelled out: a portrait clip (90 degrees) stands up with the stored
+    # picture's top-left quarter (red) at the bottom left.
+    portrait = corpus.image(corpus.sources[turns.index((90, False))].first_entry)
+    assert portrait.shape[:2] == (64, 32)
+    assert np.abs(portrait[48:, :16].mean(axis=(0, 1)) - [0, 0, 255]).max() < 40
+
+
 def test_smaller_size_scales_images_down(media, tmp_path):
     report = build_corpus(
         [media["b"][0]], tmp_path / "small", settings=BuildSettings(image_max_side=160)

@@ -409,8 +409,10 @@ def analyse_file(
             writer.images.write(blob)
             progress(1)
 
+    turned = False  # stored a quarter turn from upright (a phone's portrait clip)
     try:
         for decoded in iter_images(path, max_side=settings.image_max_side):
+            turned = decoded.upright.swaps_sides
             pts.append(decoded.pts_s)
             pending.append(pool.submit(jpeg, decoded))
             drain(16)
@@ -459,8 +461,9 @@ def analyse_file(
         fps=float(fps),
         entries=len(pts),
         first_entry=0,
-        width=info.width or shape[1],
-        height=info.height or shape[0],
+        # The original size as players show it, like the stored images.
+        width=(info.height if turned else info.width) or shape[1],
+        height=(info.width if turned else info.height) or shape[0],
         image_width=int(shape[1]),
         image_height=int(shape[0]),
         audio_channels=info.audio_formats[audio_stream][0],

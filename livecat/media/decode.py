@@ -7,6 +7,7 @@ FFmpeg error, so the corpus builder can skip a broken file with one clear line.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,70 @@ class MediaInfo:
         return bool(self.audio_formats)
 
 
+# The steps FFmpeg's autorotate (the ffmpeg and ffplay commands) takes to show a picture
+# upright, named as its filters (transpose=..., hflip, vflip), done with OpenCV; each gives
+# the very pixels FFmpeg's filter gives (checked against it).
+_STEPS = {
+    "clock": lambda image: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE),
+    "cclock": lambda image: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    "cclock_flip": cv2.transpose,
+    "clock_flip": lambda image: cv2.flip(cv2.transpose(image), -1),
+    "hflip": lambda image: cv2.flip(image, 1),
+    "vflip": lambda image: cv2.flip(image, 0),
+}
+_QUARTER_TURNS = frozenset(["clock", "cclock", "cclock_flip", "clock_flip"])
+
+
+@dataclass(frozen=True)
+class Upright:
+    """How a decoded picture is turned to stand as players show it.
+
+    Phones store a portrait clip as landscape pictures plus a display matrix saying "turn
+    these a quarter"; decoders, PyAV's included, hand out the pictures as stored. Without this
+    a performer's phone footage would lie on its side in the corpus.
+    """
+
+    steps: tuple[str, ...] = ()
+
+    @property
+    def swaps_sides(self) -> bool:
+        """True for a quarter turn: the upright picture is as wide as the stored one is high."""
+        return any(step in _QUARTER_TURNS for step in self.steps)
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            image = _STEPS[step](image)
+        return image
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> Upright:
+        """The turn of ``frame``'s display matrix, decided as FFmpeg's autorotate decides it
+        (a quarter turn, with a flip where the matrix mirrors). A matrix that is not a whole
+        number of quarter turns (which no camera writes) is left alone."""
+        data = next((d for d in frame.side_data if d.type.name == "DISPLAYMATRIX"), None)
+        if data is None or data.buffer_size < 36:
+            return cls()
+        m = np.frombuffer(bytes(data)[:36], np.int32).astype(np.float64) / 65536.0
+        scale0, scale1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+        if scale0 == 0.0 or scale1 == 0.0:
+            return cls()
+        # av_display_rotation_get(): the counter-clockwise angle. Autorotate turns the picture
+        # by its negative, taken into [0, 360).
+        counter_clockwise = -math.degrees(math.atan2(m[1] / scale1, m[0] / scale0))
+        theta = -round(counter_clockwise)
+        theta -= 360.0 * math.floor(theta / 360.0 + 0.9 / 360.0)
+        if abs(theta - 90.0) < 1.0:
+            return cls(("cclock_flip" if m[3] > 0 else "clock",))
+        if abs(theta - 180.0) < 1.0:
+            flips = (("hflip", m[0] < 0), ("vflip", m[4] < 0))
+            return cls(tuple(name for name, flip in flips if flip))
+        if abs(theta - 270.0) < 1.0:
+            return cls(("clock_flip" if m[3] < 0 else "cclock",))
+        if abs(theta) < 1.0 and m[4] < 0:
+            return cls(("vflip",))
+        return cls()
+
+
 @dataclass(frozen=True)
 class DecodedImage:
     """One decoded video picture, converted to BGR at the corpus size on demand.
@@ -83,13 +148,16 @@ class DecodedImage:
         I420 planes stacked, shape (h * 3 // 2, w), or BGR, shape (h, w, 3).
     layout : {"i420", "bgr"}
     size : (width, height)
-        The corpus image size to produce.
+        The size to scale the stored picture to, before it is turned upright.
+    upright : Upright
+        How to turn it to stand as players show it.
     """
 
     pts_s: float
     pixels: np.ndarray
     layout: str
     size: tuple[int, int]
+    upright: Upright = Upright()
 
     def bgr(self) -> np.ndarray:
         image = self.pixels
@@ -100,7 +168,7 @@ class DecodedImage:
             image = cv2.cvtColor(image, cv2.COLOR_YUV2BGR_I420)
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        return image
+        return self.upright.apply(image)
 
 
 def _scale_i420(
@@ -204,7 +272,8 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
     longer side is at most ``max_side`` pixels.
 
     Uses the presentation timestamp of each picture, so variable-frame-rate files keep their
-    real timing. A file that breaks off mid-stream yields what could be decoded and then raises
+    real timing. Pictures come out upright, as players show them (:class:`Upright`). A file
+    that breaks off mid-stream yields what could be decoded and then raises
     :class:`MediaError`.
     """
     path = Path(path)
@@ -214,6 +283,7 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         size: tuple[int, int] | None = None
+        upright = Upright()
         previous_s: float | None = None
         step_s = 1.0 / float(stream.average_rate or 25)
         start_s = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
@@ -221,6 +291,7 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
             for frame in container.decode(stream):
                 if size is None:
                     size = fit_size(frame.width, frame.height, max_side=max_side)
+                    upright = Upright.of(frame)
                 if frame.pts is not None:
                     pts_s = float(frame.pts * frame.time_base) - start_s
                 else:
@@ -229,12 +300,12 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
                     continue  # duplicate or out-of-order timestamp: keep the first
                 previous_s = pts_s
                 if frame.format.name == "yuv420p" and frame.width % 2 == 0 == frame.height % 2:
-                    yield DecodedImage(pts_s, frame.to_ndarray(), "i420", size)
+                    yield DecodedImage(pts_s, frame.to_ndarray(), "i420", size, upright)
                 else:
                     image = frame.to_ndarray(
                         width=size[0], height=size[1], format="bgr24", interpolation="AREA"
                     )
-                    yield DecodedImage(pts_s, image, "bgr", size)
+                    yield DecodedImage(pts_s, image, "bgr", size, upright)
         except av.error.FFmpegError as exc:
             raise MediaError(f"video stream broke off ({_reason(exc)})", path=path) from exc
 
