@@ -174,6 +174,7 @@ def write_video(
     audio_codec: str = "aac",
     display_rotation_deg: float = 0.0,
     display_hflip: bool = False,
+    pixel_aspect: Fraction | None = None,
 ) -> list[float]:
     """Encode a video whose image k shows :func:`encode_index_image` (k).
 
@@ -205,6 +206,9 @@ def write_video(
     display_rotation_deg, display_hflip : float, bool
         A display matrix, as phones write one: players show the stored pictures turned
         this many degrees counter-clockwise (and mirrored). None is written for 0, False.
+    pixel_aspect : Fraction, optional
+        Width of a pixel as shown, in heights (the sample aspect ratio): 64/45 for a 16:9
+        PAL DVD. None writes square pixels.
 
     Returns
     -------
@@ -247,6 +251,8 @@ def write_video(
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.codec_context.options = dict(options)
+        if pixel_aspect is not None:
+            video.codec_context.sample_aspect_ratio = pixel_aspect
         if display_rotation_deg or display_hflip:
             video.set_display_rotation(display_rotation_deg, hflip=display_hflip)
         astream = None

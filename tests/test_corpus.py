@@ -199,6 +199,34 @@ def test_phone_footage_stands_upright_as_players_show_it(tmp_path):
     assert np.abs(portrait[48:, :16].mean(axis=(0, 1)) - [0, 0, 255]).max() < 40
 
 
+def test_pictures_with_wide_pixels_are_stored_at_the_aspect_players_show(tmp_path):
+    """A 16:9 DVD or DV clip stores 4:3-shaped pictures of wide pixels; a circle in it must
+    stay a circle in the corpus, not a tall ellipse."""
+    from fractions import Fraction
+
+    import cv2
+
+    aspect = Fraction(64, 45)  # PAL 16:9: 720x576 shown as 1024x576
+    stored = np.zeros((288, 360, 3), np.uint8)
+    # A circle as shown is an ellipse of stored pixels, narrower by the pixels' width.
+    cv2.ellipse(stored, (180, 144), (round(60 / aspect), 60), 0, 0, 360, (255, 255, 255), -1)
+    path = tmp_path / "dvd.mkv"
+    mediagen.write_video(
+        path,
+        size=(360, 288),
+        duration_s=0.4,
+        audio=mediagen.tone(440.0, duration_s=0.4),
+        draw=lambda k, t_s: stored,
+        pixel_aspect=aspect,
+    )
+    build_corpus([path], tmp_path / "corpus")
+    image = Corpus.open(tmp_path / "corpus").image(0)
+    assert image.shape[:2] == (288, 512)  # 360 x 64/45 = 512 wide, as shown
+    rows, cols = np.nonzero(image[..., 0] > 128)
+    width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
+    assert abs(width / height - 1.0) < 0.06, (width, height)
+
+
 def test_smaller_size_scales_images_down(media, tmp_path):
     report = build_corpus(
         [media["b"][0]], tmp_path / "small", settings=BuildSettings(image_max_side=160)

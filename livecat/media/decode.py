@@ -258,7 +258,7 @@ def _audio_stream_name(number: int, stream: av.audio.stream.AudioStream) -> str:
     return f"#{number} " + ", ".join(p for p in parts if p)
 
 
-def fit_size(width: int, height: int, *, max_side: int) -> tuple[int, int]:
+def fit_size(width: float, height: float, *, max_side: int) -> tuple[int, int]:
     """Scale (width, height) so the longer side is at most ``max_side``, keeping the aspect;
     both results even (what H.264 and most scalers want)."""
     scale = min(1.0, max_side / max(width, height))
@@ -267,14 +267,22 @@ def fit_size(width: int, height: int, *, max_side: int) -> tuple[int, int]:
     return w, h
 
 
+def _pixel_aspect(stream: av.video.stream.VideoStream) -> float:
+    """Width of one of the stream's pixels as shown, in heights: 64/45 for a 16:9 PAL DVD's
+    720x576; 1 where the file says nothing (or something absurd)."""
+    ratio = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    aspect = float(ratio) if ratio else 1.0
+    return aspect if 0.25 <= aspect <= 4.0 else 1.0
+
+
 def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[DecodedImage]:
     """Decode every picture of the first video stream in presentation order, scaled down so the
     longer side is at most ``max_side`` pixels.
 
     Uses the presentation timestamp of each picture, so variable-frame-rate files keep their
-    real timing. Pictures come out upright, as players show them (:class:`Upright`). A file
-    that breaks off mid-stream yields what could be decoded and then raises
-    :class:`MediaError`.
+    real timing. Pictures come out as players show them: upright (:class:`Upright`) and,
+    where pixels are not square (DV, DVD, anamorphic HD), at the shown aspect. A file that
+    breaks off mid-stream yields what could be decoded and then raises :class:`MediaError`.
     """
     path = Path(path)
     with _open(path) as container:
@@ -290,7 +298,8 @@ def iter_images(path: str | os.PathLike[str], *, max_side: int) -> Iterator[Deco
         try:
             for frame in container.decode(stream):
                 if size is None:
-                    size = fit_size(frame.width, frame.height, max_side=max_side)
+                    shown_width = frame.width * _pixel_aspect(stream)
+                    size = fit_size(shown_width, frame.height, max_side=max_side)
                     upright = Upright.of(frame)
                 if frame.pts is not None:
                     pts_s = float(frame.pts * frame.time_base) - start_s
