@@ -175,6 +175,7 @@ def write_video(
     display_rotation_deg: float = 0.0,
     display_hflip: bool = False,
     pixel_aspect: Fraction | None = None,
+    bt709: bool = False,
 ) -> list[float]:
     """Encode a video whose image k shows :func:`encode_index_image` (k).
 
@@ -209,6 +210,9 @@ def write_video(
     pixel_aspect : Fraction, optional
         Width of a pixel as shown, in heights (the sample aspect ratio): 64/45 for a 16:9
         PAL DVD. None writes square pixels.
+    bt709 : bool
+        Convert the images to YUV with the BT.709 matrix and tag the stream so, as HD
+        cameras do; False converts with BT.601 and leaves the stream untagged.
 
     Returns
     -------
@@ -251,6 +255,8 @@ def write_video(
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.codec_context.options = dict(options)
+        if bt709:
+            video.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
         if pixel_aspect is not None:
             video.codec_context.sample_aspect_ratio = pixel_aspect
         if display_rotation_deg or display_hflip:
@@ -270,6 +276,8 @@ def write_video(
             else:
                 image = draw(k, t_s)
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            if bt709:
+                frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709")
             frame.pts = tick
             frame.time_base = time_base
             container.mux(video.encode(frame))

@@ -227,6 +227,29 @@ def test_pictures_with_wide_pixels_are_stored_at_the_aspect_players_show(tmp_pat
     assert abs(width / height - 1.0) < 0.06, (width, height)
 
 
+@pytest.mark.parametrize("bt709", [False, True], ids=["bt601-untagged", "bt709-tagged"])
+def test_footage_keeps_the_colours_players_show(tmp_path, bt709):
+    """HD cameras tag their colours BT.709; read with SD's BT.601 matrix, the corpus's
+    greens and yellows came out 12-34 levels off (its 75 % yellow as BGR (7, 203, 190))."""
+    white, yellow, cyan, green = [191, 191, 191], [0, 191, 191], [191, 191, 0], [0, 191, 0]
+    magenta, red, blue = [191, 0, 191], [0, 0, 191], [191, 0, 0]
+    bars = np.array([white, yellow, cyan, green, magenta, red, blue], np.uint8)  # 75 %, BGR
+    picture = np.repeat(np.repeat(bars[None], 64, axis=0), 32, axis=1)
+    path = tmp_path / "bars.mp4"
+    mediagen.write_video(
+        path,
+        size=(224, 64),
+        duration_s=0.4,
+        audio=mediagen.tone(440.0, duration_s=0.4),
+        draw=lambda k, t_s: picture,
+        bt709=bt709,
+    )
+    build_corpus([path], tmp_path / "corpus")
+    image = Corpus.open(tmp_path / "corpus").image(0).astype(int)
+    shown = np.array([image[16:48, 32 * i + 8 : 32 * i + 24].mean(axis=(0, 1)) for i in range(7)])
+    assert np.abs(shown - bars).max() < 8, shown.round()
+
+
 def test_smaller_size_scales_images_down(media, tmp_path):
     report = build_corpus(
         [media["b"][0]], tmp_path / "small", settings=BuildSettings(image_max_side=160)
