@@ -44,6 +44,29 @@ def test_writer_holds_the_pictures_and_sound_written(tmp_path, background):
     assert list(tmp_path.iterdir()) == [out]  # no temporary left beside it
 
 
+def test_an_hd_mosaic_says_which_colours_it_holds(tmp_path):
+    """Untagged, an HD picture is read as BT.709 by browsers and mpv, as BT.601 by FFmpeg:
+    the render's colours would depend on the player. Tagged, any player that honours the tags
+    (PyAV's swscale here) shows the colours written."""
+    white, yellow, cyan, green = [191, 191, 191], [0, 191, 191], [191, 191, 0], [0, 191, 0]
+    magenta, red, blue = [191, 0, 191], [0, 0, 191], [191, 0, 0]
+    bars = np.array([white, yellow, cyan, green, magenta, red, blue], np.uint8)  # 75 %, BGR
+    picture = np.ascontiguousarray(np.repeat(np.repeat(bars[None], 720, axis=0), 182, axis=1))
+    picture = np.pad(picture, ((0, 0), (0, 1280 - picture.shape[1]), (0, 0)))
+    out = tmp_path / "mosaic.mp4"
+    with MosaicWriter(out, size=(1280, 720), fps=Fraction(10), sr_hz=SR) as writer:
+        for _ in range(3):
+            writer.write_image(picture)
+        writer.write_audio(np.zeros(SR // 10 * 3, np.float32))
+    with av.open(str(out)) as f:
+        frame = next(f.decode(video=0))
+        tags = (frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc)
+        shown = frame.to_ndarray(format="bgr24").astype(int)
+    assert tags == (6, 1, 1, 1)  # BT.601 matrix, limited range, BT.709 (sRGB) primaries
+    means = np.array([shown[:, 182 * i + 40 : 182 * i + 142].mean(axis=(0, 1)) for i in range(7)])
+    assert np.abs(means - bars).max() < 6, means.round()
+
+
 def test_pictures_made_ahead_may_be_written_again(tmp_path):
     """The render converts pictures on its own thread and hands a repeated one over again."""
     out = tmp_path / "mosaic.mp4"

@@ -37,6 +37,13 @@ X264_PRESETS = (
 AUDIO_CHUNK = 16 * AAC_FRAME
 
 
+# The colours of every picture video_frame() makes, as H.264 tags them (FFmpeg's numbers).
+BT601_COLORSPACE = 6  # AVCOL_SPC_SMPTE170M
+LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
+BT709_PRIMARIES = 1  # AVCOL_PRI_BT709
+BT709_TRANSFER = 1  # AVCOL_TRC_BT709
+
+
 def video_frame(bgr: np.ndarray) -> av.VideoFrame:
     """A BGR image as the H.264 encoder takes it (I420). Any thread may make these, so the
     encoder's own thread is left with only the encoding."""
@@ -116,6 +123,13 @@ class MosaicWriter:
             ) from None
         self.video.width, self.video.height = size
         self.video.pix_fmt = "yuv420p"
+        # video_frame() converts with BT.601 (OpenCV), and says so: untagged, an HD picture is
+        # read as BT.709 by browsers and mpv, which would shift every green and red.
+        context = self.video.codec_context
+        context.colorspace = BT601_COLORSPACE
+        context.color_range = LIMITED_RANGE
+        context.color_primaries = BT709_PRIMARIES  # sRGB's, the corpus images' own
+        context.color_trc = BT709_TRANSFER
         self.video.codec_context.options = {"crf": str(crf), "preset": preset}
         self.video.thread_type = "AUTO"
         self.audio.codec_context.bit_rate = 128_000
