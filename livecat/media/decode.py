@@ -43,7 +43,11 @@ VIDEO_EXTENSIONS = frozenset(
     ]
 )
 
-av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter stays quiet; we report errors
+# FFmpeg's own chatter stays off (we report errors ourselves), and off at the C level: with any
+# log level set, PyAV's callback takes the GIL for every error an FFmpeg thread logs. A decoder
+# freed mid-stream (a build stopped by a full disk, a generator dropped) waits for its threads
+# while holding the GIL, and one of them logging then waits for the GIL: livecat hung for good.
+av.logging.set_level(None)
 
 
 @dataclass(frozen=True)
