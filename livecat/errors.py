@@ -7,7 +7,9 @@ file they are about, so the CLI can print them as one line with no traceback.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 
 
 class LivecatError(Exception):
@@ -40,3 +42,30 @@ class DeviceError(LivecatError, OSError):
 
 class OutputError(LivecatError, OSError):
     """A video output (a virtual camera, a future NDI/Syphon/Spout sender) cannot be opened."""
+
+
+def bytes_text(n: float) -> str:
+    """A byte count as people read it: ``512 B``, ``3.2 MiB``."""
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Room left on the disk that holds ``path`` (a file to be written, or its folder)."""
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    except OSError:
+        return None
+
+
+def write_failure(exc: OSError, *, free_at_start: int | None = None) -> str:
+    """Why a write failed, in a few words for a one-line error: the system's own, and on a
+    full disk (or quota) how much room there was when the work began (measured when it
+    failed, it would count what the failed work has left or already removed)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and free_at_start is not None:
+        reason += f"; {bytes_text(free_at_start)} were free when it began"
+    return reason

@@ -17,7 +17,7 @@ from livecat.corpus import (
     build_corpus,
 )
 from livecat.corpus.build import DEFAULT_GRAIN_SR_HZ, DEFAULT_IMAGE_MAX_SIDE, DEFAULT_JPEG_QUALITY
-from livecat.errors import CorpusError
+from livecat.errors import CorpusError, bytes_text
 from livecat.features import DESCRIPTOR_KINDS, DescriptorParams, load_scipy
 
 
@@ -191,14 +191,6 @@ def _build_with_progress(inputs, corpus, **kwargs) -> BuildReport:
         progress.close()
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
 def run_info(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     corpus = Corpus.open(args.corpus, load_index=False)
@@ -222,8 +214,8 @@ def run_info(args: argparse.Namespace) -> int:
     files = m["files"]
     print(
         "on disk  "
-        + ", ".join(f"{name} {_size(size)}" for name, size in files.items())
-        + f"; total {_size(sum(files.values()))}"
+        + ", ".join(f"{name} {bytes_text(size)}" for name, size in files.items())
+        + f"; total {bytes_text(sum(files.values()))}"
     )
     if p.kind == "seed":
         print(f"descriptor  seed: raw power spectrum, {p.sr_hz} Hz, {p.n_fft}-point FFT, Hann")

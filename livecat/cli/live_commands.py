@@ -456,7 +456,7 @@ def run_live(args: argparse.Namespace) -> int:
         dump_path=dump_path,
         midi=midi_config,
     )
-    log = MatchLog(args.matches, corpora[0]) if args.matches else None
+    log = MatchLog(args.matches, corpora[0], on_failure=_matches_lost) if args.matches else None
     display = Display(
         corpora[0],
         player,
@@ -529,6 +529,12 @@ def run_live(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "livecat", *sys.argv[1:]])
     _leave(0)
+
+
+def _matches_lost(error: Exception) -> None:
+    """A ``--matches`` log that can no longer be written (a full disk) ends the log, never
+    the set: said once, from the display loop."""
+    print(f"livecat: {error}: the picks are no longer logged; the set goes on", file=sys.stderr)
 
 
 def _leave(code: int) -> NoReturn:

@@ -8,6 +8,8 @@ is renamed into place only once complete.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -36,7 +38,14 @@ from livecat.corpus.store import (
     dimension_weights,
     manifest_base,
 )
-from livecat.errors import CorpusError, LivecatError, MediaError, ParameterError
+from livecat.errors import (
+    CorpusError,
+    LivecatError,
+    MediaError,
+    ParameterError,
+    free_bytes,
+    write_failure,
+)
 from livecat.features import Decimator, DescriptorParams, describe_at, one_blas_thread
 from livecat.media import (
     VIDEO_EXTENSIONS,
@@ -182,6 +191,11 @@ def _to_int16(audio: np.ndarray) -> np.ndarray:
     return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
 
 
+# Errors that only writing can raise: the corpus's disk (or quota, or file size limit) is
+# full. Every further input would fail alike, so the build stops instead of skipping them.
+_DESTINATION_FULL = frozenset([errno.ENOSPC, errno.EDQUOT, errno.EFBIG])
+
+
 class _Writer:
     """Accumulates entries into a temporary corpus directory."""
 
@@ -277,7 +291,8 @@ class _Writer:
     def abort(self) -> None:
         for f in (self.images, self.grains.file):
             if not f.closed:
-                f.close()
+                with contextlib.suppress(OSError):  # a full disk fails the flush: thrown away
+                    f.close()
 
 
 def standardisation(
@@ -585,6 +600,7 @@ def build_corpus(
 
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    free_at_start = free_bytes(tmp)
     try:
         tmp.mkdir()
     except OSError as exc:
@@ -618,6 +634,8 @@ def build_corpus(
                         info=infos.get(path),
                     )
                 except (MediaError, OSError) as exc:
+                    if isinstance(exc, OSError) and exc.errno in _DESTINATION_FULL:
+                        raise  # the corpus's disk, not this file: below
                     reason = _one_line(exc, path)
                     if path in replaced:  # the corpus's own copy of it still plays
                         reason += "; its earlier entries are kept"
@@ -663,6 +681,12 @@ def build_corpus(
         report.entry_count = writer.entry_count
         _replace_dir(tmp, target)
         committed = True
+    except OSError as exc:  # writing the corpus itself failed: every input would fail alike
+        kept = "the corpus is as it was" if old is not None else "nothing was left behind"
+        raise CorpusError(
+            f"cannot write the corpus ({write_failure(exc, free_at_start=free_at_start)}); {kept}",
+            path=target,
+        ) from None
     finally:
         if not committed:
             writer.abort()

@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-from livecat.errors import MediaError, ParameterError
+from livecat.errors import MediaError, ParameterError, free_bytes, write_failure
 
 AAC_FRAME = 1024
 #: Containers that hold H.264 + AAC, as a hint in errors.
@@ -99,6 +99,7 @@ class MosaicWriter:
         if not os.access(self.path.parent, os.W_OK):
             raise MediaError("output directory is not writable", path=self.path)
         self.tmp = temporary_sibling(self.path)
+        self._free_at_start = free_bytes(self.tmp)
         # Nothing touches the disk before the first packet, so every refusal below (a name
         # with no container, a container without H.264, encoder settings x264 rejects) comes
         # before any work, and leaves nothing behind.
@@ -197,14 +198,26 @@ class MosaicWriter:
             with self._mux_lock:
                 self.container.mux(packets)
         except (av.error.FFmpegError, OSError) as exc:
-            raise MediaError(f"cannot write ({exc})", path=self.path) from None
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: Exception) -> MediaError:
+        """The one-line error for a failed write (a full disk, a vanished folder)."""
+        if isinstance(exc, OSError):  # FFmpeg's own I/O errors are OSErrors too
+            reason = write_failure(exc, free_at_start=self._free_at_start)
+        else:
+            reason = str(exc)
+        return MediaError(f"cannot write ({reason})", path=self.path)
 
     def close(self) -> None:
         """Flush the encoders and move the finished file into place."""
         self._encode_pending()
         self._mux(self.video.encode(None))
         self._mux(self.audio.encode(None))
-        self.container.close()
+        try:
+            self.container.close()  # writes what the muxer still holds, and the index
+        except (av.error.FFmpegError, OSError) as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise self._write_error(exc) from None
         if not self.tmp.exists():  # FFmpeg opens the file at the first packet
             raise MediaError("nothing was written: no pictures and no sound", path=self.path)
         os.replace(self.tmp, self.path)

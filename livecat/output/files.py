@@ -3,13 +3,14 @@ set, and the rule every output follows, that it never replaces the user's own me
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecat.corpus import Corpus
-from livecat.errors import MediaError
+from livecat.errors import MediaError, free_bytes, write_failure
 from livecat.media.encode import temporary_sibling
 
 #: The ``--matches`` CSV's header.
@@ -17,20 +18,34 @@ MATCH_COLUMNS = ("t_s", "source", "source_t_s", "entry", "distance")
 
 
 class MatchLog:
-    """The ``--matches`` CSV: one row per output picture, written atomically."""
+    """The ``--matches`` CSV: one row per output picture, written atomically.
 
-    def __init__(self, path: str | os.PathLike[str], corpus: Corpus) -> None:
+    A write that fails (a full disk) raises a one-line :class:`MediaError`, as a render
+    wants; a live set passes ``on_failure`` instead, which hears of it once, and the set goes
+    on without the log. Either way nothing is left at ``path`` but a whole log.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        corpus: Corpus,
+        *,
+        on_failure: Callable[[MediaError], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         if self.path.is_dir():  # else found only when the finished log is moved into place
             raise MediaError("is a directory: name the CSV to write, e.g. picks.csv", path=path)
         self.tmp = temporary_sibling(self.path)
+        self._free_at_start = free_bytes(self.tmp)
+        self.on_failure = on_failure
+        self.failed = False
         try:
             self.file = open(self.tmp, "w", newline="")
         except OSError as exc:
             raise MediaError(f"cannot write ({exc.strerror})", path=self.path) from None
         self.writer = csv.writer(self.file)
-        self.writer.writerow(MATCH_COLUMNS)
         self.corpus = corpus
+        self._write(MATCH_COLUMNS)
 
     def row(
         self,
@@ -42,16 +57,51 @@ class MatchLog:
         corpus: Corpus | None = None,
     ) -> None:
         """One picture; ``corpus`` names the corpus it came from when several play."""
+        if self.failed:
+            return
         corpus = corpus or self.corpus
         source = corpus.sources[int(corpus.entries["source"][entry])].path if entry >= 0 else ""
-        self.writer.writerow((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
+        self._write((f"{t_s:.4f}", source, f"{source_t_s:.4f}", entry, f"{distance:.4f}"))
+
+    def _write(self, fields: Sequence[object]) -> None:
+        try:
+            self.writer.writerow(fields)
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.failed = True
+        self.abort()
+        error = MediaError(
+            f"cannot write ({write_failure(exc, free_at_start=self._free_at_start)})",
+            path=self.path,
+        )
+        if self.on_failure is None:
+            raise error from None
+        self.on_failure(error)
+
+    def flush(self) -> None:
+        """Write out what is buffered, so :meth:`close` has nothing left to fail on: a render
+        flushes its log before its mosaic lands, and a full disk fails both or neither."""
+        if self.failed:
+            return
+        try:
+            self.file.flush()
+        except OSError as exc:
+            self._fail(exc)
 
     def close(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        if self.failed:
+            return
+        try:
+            self.file.close()  # writes what is still buffered
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self._fail(exc)
 
     def abort(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # a full disk fails the flush: thrown away anyway
+            self.file.close()
         self.tmp.unlink(missing_ok=True)
 
 

@@ -240,6 +240,8 @@ def render(
                     log.row(start / sr, entry, source_t, distance)
                 if progress:
                     progress(min(stop / sr, duration_s), duration_s)
+            if log:
+                log.flush()  # a log that cannot be written stops the mosaic landing too
         if log:
             log.close()
             log = None
