@@ -174,3 +174,58 @@ def test_a_decoder_dropped_mid_file_never_hangs(footage):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "done", result.stderr
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_not_per_line(corpus_path, tmp_path):
+    """An installation's log file on a full disk: logging's own report is a traceback for
+    every line (1178 lines of stderr for a 3 s set), into the journal, for days."""
+    sound = mediagen.tone_sequence([220, 330, 440, 550] * 4, note_s=0.25, sr_hz=SR)
+    mediagen.write_audio(tmp_path / "in.wav", sound, sr_hz=SR)
+    log = tmp_path / "live.log"
+    result = _livecat(
+        "live",
+        str(corpus_path),
+        "--headless",
+        *("--input-file", str(tmp_path / "in.wav"), "--log-file", str(log)),
+        max_file_bytes=64,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Logging error" not in result.stderr and "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if "log file" in line]
+    assert said == [
+        f"livecat: cannot write the log file {log} (File too large): lines are not kept there "
+        "until it can be written again; the show goes on"
+    ]
+    assert "stopped after 4." in result.stderr
+
+
+def test_a_log_file_resumes_by_itself_once_it_can_be_written(tmp_path, capsys):
+    import logging
+
+    from livecat.cli.logfile import LogFileHandler
+
+    path = tmp_path / "live.log"
+    handler = LogFileHandler(path, maxBytes=1 << 20, backupCount=1, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def line(text: str) -> None:
+        handler.handle(logging.LogRecord("livecat", logging.INFO, "", 0, text, None, None))
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    line("before")
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size, hard))  # "the disk fills"
+    try:
+        for k in range(20):
+            line(f"while full {k}")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    line("after")
+    handler.close()
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        f"livecat: cannot write the log file {path} (File too large): lines are not kept there "
+        "until it can be written again; the show goes on",
+        f"livecat: the log file {path} is written again",
+    ]
+    assert path.read_text().splitlines()[0] == "before"
+    assert path.read_text().splitlines()[-1] == "after"

@@ -34,6 +34,45 @@ def default_log_path() -> Path:
     return Path(state) / "livecat" / "livecat.log"
 
 
+class LogFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file. A write that fails (a full disk, a yanked USB stick) is said once on
+    the real stderr, in one line, not as logging's traceback for every line after it: an
+    installation with a full disk would flood its journal. Writing is tried again with each
+    line, so the log resumes by itself once there is room, and says so."""
+
+    failing = False  # the last line could not be written
+    _failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)  # calls handleError instead of raising
+        if self.failing and not self._failed_now:
+            self.failing = False
+            _say(f"livecat: the log file {self.baseFilename} is written again")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if self.failing:
+            return
+        self.failing = True
+        exc = sys.exc_info()[1]
+        reason = getattr(exc, "strerror", None) or str(exc)
+        _say(
+            f"livecat: cannot write the log file {self.baseFilename} ({reason}): "
+            "lines are not kept there until it can be written again; the show goes on"
+        )
+
+
+def _say(line: str) -> None:
+    """One line on the real stderr only (the log file is the one failing)."""
+    stream = sys.stderr.stream if isinstance(sys.stderr, StderrToLog) else sys.stderr
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
 class StderrToLog:
     """Stands in for ``sys.stderr``: writes through to it, and logs each complete line to
     ``handler`` (the stderr handler is not involved, so nothing is said twice)."""
@@ -89,9 +128,7 @@ def log_to_file(path: str | os.PathLike[str] | None, *, required: bool = True) -
     target = Path(path).expanduser() if path is not None else default_log_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            target, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-        )
+        handler = LogFileHandler(target, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if required:
