@@ -33,7 +33,9 @@ def _livecat(*args: str, max_file_bytes: int) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
         preexec_fn=limit,
-        env=NO_SERVER_ENV,
+        # Python would cache bytecode under the limit too: a .pyc cut short at the limit (a
+        # single short write, which the importer does not check) breaks every later run.
+        env={**NO_SERVER_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
     )
 
 
