@@ -199,6 +199,21 @@ def test_phone_footage_stands_upright_as_players_show_it(tmp_path):
     assert np.abs(portrait[48:, :16].mean(axis=(0, 1)) - [0, 0, 255]).max() < 40
 
 
+def _stored_image(path: Path, picture: np.ndarray, **video_options) -> np.ndarray:
+    """The image a corpus stores for a short video of ``picture`` (BGR) made with
+    :func:`mediagen.write_video`'s ``video_options``."""
+    mediagen.write_video(
+        path,
+        size=(picture.shape[1], picture.shape[0]),
+        duration_s=0.4,
+        audio=mediagen.tone(440.0, duration_s=0.4),
+        draw=lambda k, t_s: picture,
+        **video_options,
+    )
+    build_corpus([path], path.with_suffix(".corpus"))
+    return Corpus.open(path.with_suffix(".corpus")).image(0)
+
+
 def test_pictures_with_wide_pixels_are_stored_at_the_aspect_players_show(tmp_path):
     """A 16:9 DVD or DV clip stores 4:3-shaped pictures of wide pixels; a circle in it must
     stay a circle in the corpus, not a tall ellipse."""
@@ -210,17 +225,7 @@ def test_pictures_with_wide_pixels_are_stored_at_the_aspect_players_show(tmp_pat
     stored = np.zeros((288, 360, 3), np.uint8)
     # A circle as shown is an ellipse of stored pixels, narrower by the pixels' width.
     cv2.ellipse(stored, (180, 144), (round(60 / aspect), 60), 0, 0, 360, (255, 255, 255), -1)
-    path = tmp_path / "dvd.mkv"
-    mediagen.write_video(
-        path,
-        size=(360, 288),
-        duration_s=0.4,
-        audio=mediagen.tone(440.0, duration_s=0.4),
-        draw=lambda k, t_s: stored,
-        pixel_aspect=aspect,
-    )
-    build_corpus([path], tmp_path / "corpus")
-    image = Corpus.open(tmp_path / "corpus").image(0)
+    image = _stored_image(tmp_path / "dvd.mkv", stored, pixel_aspect=aspect)
     assert image.shape[:2] == (288, 512)  # 360 x 64/45 = 512 wide, as shown
     rows, cols = np.nonzero(image[..., 0] > 128)
     width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
@@ -235,17 +240,7 @@ def test_footage_keeps_the_colours_players_show(tmp_path, bt709):
     magenta, red, blue = [191, 0, 191], [0, 0, 191], [191, 0, 0]
     bars = np.array([white, yellow, cyan, green, magenta, red, blue], np.uint8)  # 75 %, BGR
     picture = np.repeat(np.repeat(bars[None], 64, axis=0), 32, axis=1)
-    path = tmp_path / "bars.mp4"
-    mediagen.write_video(
-        path,
-        size=(224, 64),
-        duration_s=0.4,
-        audio=mediagen.tone(440.0, duration_s=0.4),
-        draw=lambda k, t_s: picture,
-        bt709=bt709,
-    )
-    build_corpus([path], tmp_path / "corpus")
-    image = Corpus.open(tmp_path / "corpus").image(0).astype(int)
+    image = _stored_image(tmp_path / "bars.mp4", picture, bt709=bt709).astype(int)
     shown = np.array([image[16:48, 32 * i + 8 : 32 * i + 24].mean(axis=(0, 1)) for i in range(7)])
     assert np.abs(shown - bars).max() < 8, shown.round()
 

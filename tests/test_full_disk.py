@@ -134,18 +134,20 @@ def test_a_render_whose_log_cannot_be_written_lands_neither(footage, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", folder.name]
 
 
+def _live_set(corpus: Path, folder: Path, *args: str, max_file_bytes: int):
+    """A 4 s headless set played from a file in ``folder``, with ``args``."""
+    sound = mediagen.tone_sequence([220, 330, 440, 550] * 4, note_s=0.25, sr_hz=SR)
+    mediagen.write_audio(folder / "in.wav", sound, sr_hz=SR)
+    return _livecat(
+        *("live", str(corpus), "--headless", "--input-file", str(folder / "in.wav"), *args),
+        max_file_bytes=max_file_bytes,
+    )
+
+
 def test_a_live_log_that_cannot_be_written_ends_the_log_not_the_set(corpus_path, tmp_path):
     """It crashed the set with a traceback (from the display loop, or at the end)."""
-    sound = mediagen.tone_sequence([220, 330, 440, 550] * 4, note_s=0.25, sr_hz=SR)
-    mediagen.write_audio(tmp_path / "in.wav", sound, sr_hz=SR)
     log = tmp_path / "picks.csv"
-    result = _livecat(
-        "live",
-        str(corpus_path),
-        "--headless",
-        *("--input-file", str(tmp_path / "in.wav"), "--matches", str(log)),
-        max_file_bytes=1024,
-    )
+    result = _live_set(corpus_path, tmp_path, "--matches", str(log), max_file_bytes=1024)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if str(log) in line]
@@ -181,16 +183,8 @@ def test_a_decoder_dropped_mid_file_never_hangs(footage):
 def test_a_log_file_that_cannot_be_written_is_said_once_not_per_line(corpus_path, tmp_path):
     """An installation's log file on a full disk: logging's own report is a traceback for
     every line (1178 lines of stderr for a 3 s set), into the journal, for days."""
-    sound = mediagen.tone_sequence([220, 330, 440, 550] * 4, note_s=0.25, sr_hz=SR)
-    mediagen.write_audio(tmp_path / "in.wav", sound, sr_hz=SR)
     log = tmp_path / "live.log"
-    result = _livecat(
-        "live",
-        str(corpus_path),
-        "--headless",
-        *("--input-file", str(tmp_path / "in.wav"), "--log-file", str(log)),
-        max_file_bytes=64,
-    )
+    result = _live_set(corpus_path, tmp_path, "--log-file", str(log), max_file_bytes=64)
     assert result.returncode == 0, result.stderr
     assert "Logging error" not in result.stderr and "Traceback" not in result.stderr
     said = [line for line in result.stderr.splitlines() if "log file" in line]
