@@ -126,12 +126,12 @@ class MosaicWriter:
         self.video.pix_fmt = "yuv420p"
         # video_frame() converts with BT.601 (OpenCV), and says so: untagged, an HD picture is
         # read as BT.709 by browsers and mpv, which would shift every green and red.
-        context = self.video.codec_context
-        context.colorspace = BT601_COLORSPACE
-        context.color_range = LIMITED_RANGE
-        context.color_primaries = BT709_PRIMARIES  # sRGB's, the corpus images' own
-        context.color_trc = BT709_TRANSFER
-        self.video.codec_context.options = {"crf": str(crf), "preset": preset}
+        video = self.video.codec_context
+        video.colorspace = BT601_COLORSPACE
+        video.color_range = LIMITED_RANGE
+        video.color_primaries = BT709_PRIMARIES  # sRGB's, the corpus images' own
+        video.color_trc = BT709_TRANSFER
+        video.options = {"crf": str(crf), "preset": preset}
         self.video.thread_type = "AUTO"
         self.audio.codec_context.bit_rate = 128_000
         # FFmpeg's "fast" AAC coder: half the CPU of the default two-loop search, no audible
