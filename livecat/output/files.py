@@ -81,8 +81,9 @@ class MatchLog:
         self.on_failure(error)
 
     def flush(self) -> None:
-        """Write out what is buffered, so :meth:`close` has nothing left to fail on: a render
-        flushes its log before its mosaic lands, and a full disk fails both or neither."""
+        """Write out what is buffered. A render flushes its log before its mosaic lands, so a
+        log that cannot be written (a full disk) is found while the mosaic can still be
+        thrown away."""
         if self.failed:
             return
         try:
