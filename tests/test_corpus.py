@@ -415,6 +415,25 @@ def _livecat(*args: str, **kw) -> subprocess.CompletedProcess:
     )
 
 
+def test_a_folder_is_searched_for_videos_but_not_its_hidden_parts(media, tmp_path):
+    """A USB stick's trash holds clips the user deleted, and macOS leaves a ``._`` file of
+    metadata beside each clip it copies there: neither belongs in the corpus."""
+    from livecat.corpus.build import expand_inputs
+
+    stick = tmp_path / "stick"
+    for name in ("takes/a.mp4", "takes/Night.MOV", ".Trashes/501/old.mp4", ".Trash-1000/x.mkv"):
+        (stick / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(media["a"][0], stick / name)
+    (stick / "takes" / "._a.mp4").write_bytes(b"\x00\x05\x16\x07" * 1024)  # AppleDouble
+    (stick / "takes" / "notes.txt").write_text("set list")
+    files, problems = expand_inputs([stick])
+    assert [f.relative_to(stick).as_posix() for f in files] == ["takes/Night.MOV", "takes/a.mp4"]
+    assert problems == []
+    # A hidden folder named on purpose is searched: only what lies inside it is judged.
+    files, _ = expand_inputs([stick / ".Trashes"])
+    assert [f.name for f in files] == ["old.mp4"]
+
+
 def test_cli_build_and_info(media, tmp_path):
     target = tmp_path / "cli"
     result = _livecat("build", str(media["a"][0]), str(media["c"][0]), "-o", str(target))

@@ -114,6 +114,10 @@ def expand_inputs(
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files named directly, plus video files found under named directories (sorted).
 
+    Hidden files and folders are passed over: a USB stick's trash (``.Trashes``,
+    ``.Trash-1000``) holds clips the user deleted, and macOS leaves a ``._clip.mov`` of
+    metadata beside every clip it copies to such a stick.
+
     Returns (files, problems): a missing path is a problem, not an exception.
     """
     files: list[Path] = []
@@ -126,7 +130,7 @@ def expand_inputs(
                 for p in path.rglob("*")
                 if p.is_file()
                 and p.suffix.lower() in VIDEO_EXTENSIONS
-                and not p.name.startswith(".")
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found:
                 problems.append((path, "directory holds no video files"))
