@@ -69,3 +69,14 @@ def write_failure(exc: OSError, *, free_at_start: int | None = None) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT) and free_at_start is not None:
         reason += f"; {bytes_text(free_at_start)} were free when it began"
     return reason
+
+
+def write_error(
+    exc: Exception, *, path: str | os.PathLike[str], free_at_start: int | None = None
+) -> MediaError:
+    """The one-line error of a file livecat writes for the user (a mosaic, a match log) that
+    could not be written: ``cannot write (…)`` with :func:`write_failure`'s reason."""
+    reason = (
+        write_failure(exc, free_at_start=free_at_start) if isinstance(exc, OSError) else str(exc)
+    )
+    return MediaError(f"cannot write ({reason})", path=path)

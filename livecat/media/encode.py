@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-from livecat.errors import MediaError, ParameterError, free_bytes, write_failure
+from livecat.errors import MediaError, ParameterError, free_bytes, write_error
 
 AAC_FRAME = 1024
 #: Containers that hold H.264 + AAC, as a hint in errors.
@@ -201,12 +201,8 @@ class MosaicWriter:
             raise self._write_error(exc) from None
 
     def _write_error(self, exc: Exception) -> MediaError:
-        """The one-line error for a failed write (a full disk, a vanished folder)."""
-        if isinstance(exc, OSError):  # FFmpeg's own I/O errors are OSErrors too
-            reason = write_failure(exc, free_at_start=self._free_at_start)
-        else:
-            reason = str(exc)
-        return MediaError(f"cannot write ({reason})", path=self.path)
+        # FFmpeg's own I/O errors (a full disk, a vanished folder) are OSErrors too.
+        return write_error(exc, path=self.path, free_at_start=self._free_at_start)
 
     def close(self) -> None:
         """Flush the encoders and move the finished file into place."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecat.corpus import Corpus
-from livecat.errors import MediaError, free_bytes, write_failure
+from livecat.errors import MediaError, free_bytes, write_error
 from livecat.media.encode import temporary_sibling
 
 #: The ``--matches`` CSV's header.
@@ -42,7 +42,7 @@ class MatchLog:
         try:
             self.file = open(self.tmp, "w", newline="")
         except OSError as exc:
-            raise MediaError(f"cannot write ({exc.strerror})", path=self.path) from None
+            raise write_error(exc, path=self.path) from None
         self.writer = csv.writer(self.file)
         self.corpus = corpus
         self._write(MATCH_COLUMNS)
@@ -72,10 +72,7 @@ class MatchLog:
     def _fail(self, exc: OSError) -> None:
         self.failed = True
         self.abort()
-        error = MediaError(
-            f"cannot write ({write_failure(exc, free_at_start=self._free_at_start)})",
-            path=self.path,
-        )
+        error = write_error(exc, path=self.path, free_at_start=self._free_at_start)
         if self.on_failure is None:
             raise error from None
         self.on_failure(error)
