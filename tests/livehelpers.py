@@ -4,6 +4,7 @@ benchmarks, plus a JACK client that plays a sound into livecat and records what 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -26,14 +27,33 @@ NO_SERVER_ENV = {
 }
 
 
-def run_livecat(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60):
-    """``python -m livecat ARGS`` in a child process, with no sound server to find."""
+def run_livecat(
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 60,
+    max_file_bytes: int | None = None,
+):
+    """``python -m livecat ARGS`` in a child process, with no sound server to find.
+
+    ``max_file_bytes`` stands in for a full disk: no file the child writes may grow past it
+    (``RLIMIT_FSIZE``; a write past it fails with EFBIG). The child then writes no bytecode:
+    a ``.pyc`` cut short at the limit (one short write, which the importer does not check)
+    would break every later run."""
+    env = dict(NO_SERVER_ENV if env is None else env)
+    limit = None
+    if max_file_bytes is not None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     return subprocess.run(
         [sys.executable, "-m", "livecat", *args],
         capture_output=True,
         text=True,
         timeout=timeout_s,
-        env=NO_SERVER_ENV if env is None else env,
+        env=env,
+        preexec_fn=limit,
     )
 
 

@@ -16,27 +16,14 @@ from pathlib import Path
 
 import mediagen
 import pytest
-from livehelpers import NO_SERVER_ENV
+from livehelpers import run_livecat
 
 SR = 48000
 
 
 def _livecat(*args: str, max_file_bytes: int) -> subprocess.CompletedProcess:
     """Run livecat with no file it writes allowed past ``max_file_bytes``."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
-
-    return subprocess.run(
-        [sys.executable, "-m", "livecat", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=limit,
-        # Python would cache bytecode under the limit too: a .pyc cut short at the limit (a
-        # single short write, which the importer does not check) breaks every later run.
-        env={**NO_SERVER_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
+    return run_livecat(*args, max_file_bytes=max_file_bytes, timeout_s=120)
 
 
 def _last_line(result: subprocess.CompletedProcess) -> str:
