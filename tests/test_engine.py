@@ -282,3 +282,79 @@ def test_seeded_jitter_is_deterministic(varied_corpus):
     _, ec = run(Engine(corpus, settings=EngineSettings(jitter=0.5, seed=2)), target, 256)
     assert np.array_equal(a, b) and ea == eb
     assert ea != ec
+
+
+@pytest.fixture(scope="module")
+def half_silent_corpus(tmp_path_factory) -> Corpus:
+    """Footage as it is filmed: 1 s of silence, 1 s of noise, four times over."""
+    d = tmp_path_factory.mktemp("half-silent")
+    rng = np.random.default_rng(0)
+    second = np.zeros(SR, np.float32)
+    sound = np.concatenate(
+        [part for _ in range(4) for part in (second, 0.1 * rng.standard_normal(SR))]
+    ).astype(np.float32)
+    path = d / "room.mp4"
+    mediagen.write_video(path, fps=25, size=(160, 120), duration_s=8.0, audio=sound, sr_hz=SR)
+    build_corpus([path], d / "corpus")
+    return Corpus.open(d / "corpus")
+
+
+def _noise_bursts(*, seed: int) -> tuple[np.ndarray, list[int]]:
+    """Three 0.5 s noise bursts at -26 dBFS, each after 1 s of silence; their start samples."""
+    rng = np.random.default_rng(seed)
+    parts, starts = [], []
+    for _ in range(3):
+        parts.append(np.zeros(SR, np.float32))
+        starts.append(sum(p.size for p in parts))
+        parts.append((0.05 * rng.standard_normal(SR // 2)).astype(np.float32))
+    parts.append(np.zeros(SR // 2, np.float32))
+    return np.concatenate(parts), starts
+
+
+def _level_db(audio: np.ndarray, *, window: int) -> np.ndarray:
+    frames = audio[: audio.size // window * window].reshape(-1, window).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def test_silent_entries_never_answer_a_sound_however_many_there_are(half_silent_corpus):
+    """Silence describes like broadband noise (both are a flat spectrum once the level is
+    taken out), so half a corpus of silence used to fill all k candidates of a noisy input:
+    the output stuttered, 40 ms of sound and 40 ms of nothing."""
+    corpus = half_silent_corpus
+    target, starts = _noise_bursts(seed=5)
+    engine = Engine(corpus)  # k = 10 candidates, gate at -55 dBFS
+    out, _ = run(engine, target, 512)
+    engine.reset()
+    picks = []
+    for start in range(0, target.size, 512):
+        engine.process(target[start : start + 512])
+        if not engine.state.gated:
+            picks.append(engine.state.entry)
+    assert picks, "the gate never opened"
+    silent = [e for e in picks if corpus.levels_db[e] < engine.settings.gate_db]
+    assert not silent, f"{len(silent)} of {len(picks)} pictures show silent footage"
+    # Inside each burst, once the first grain has risen, the output keeps the input's level:
+    # no 5 ms stretch more than 6 dB under it (a continuation running into the footage's
+    # silence must jump while the new grain can still cover the old ones' silence).
+    window = SR // 200
+    for start in starts:
+        inside = slice(start + SR // 20, start + SR // 2 - SR // 50)
+        drop = _level_db(target[inside], window=window) - _level_db(out[inside], window=window)
+        assert drop.max() < 6.0, (start / SR, float(drop.max()))
+
+
+def test_a_corpus_left_silent_by_its_floor_keeps_the_gate_shut(half_silent_corpus):
+    """With every entry under the search floor there is nothing audible to play: the engine
+    stays gated instead of asking the index for candidates it cannot have."""
+    target, _ = _noise_bursts(seed=6)
+    target *= 10.0  # -6 dBFS: over a -15 dBFS gate that the footage (-20 dBFS) is under
+    engine = Engine(half_silent_corpus, settings=EngineSettings(gate_db=-15.0))
+    out, _ = run(engine, target, 512)
+    assert half_silent_corpus.searchable() == 0
+    assert engine.state.level_db > -15.0 or engine.state.decisions > 0
+    assert engine.state.jumps == 0
+    assert not out.any()
+    # And lowering the gate again brings the footage back into the search.
+    engine.apply(EngineSettings())
+    out, _ = run(engine, target, 512)
+    assert half_silent_corpus.searchable() > 0 and engine.state.jumps > 0 and out.any()

@@ -259,6 +259,9 @@ class Corpus:
             self._images = np.zeros(0, np.uint8)
         self._index = None
         self._index_lock = threading.Lock()
+        self._search_floor_db = -math.inf
+        self._audible_db: np.ndarray | None = None  # audible_levels_db(), once worked out
+        self._by_level: np.ndarray | None = None  # entries, quietest first by that level
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -350,6 +353,70 @@ class Corpus:
                         settings=self.index_settings,
                     )
         return self._index
+
+    @property
+    def search_floor_db(self) -> float:
+        """Entries quieter than this (:meth:`audible_levels_db`) are left out of every index
+        search; ``-inf`` when none are."""
+        return self._search_floor_db
+
+    def searchable(self) -> int:
+        """How many entries the index can return at the current search floor."""
+        if self._by_level is None:
+            return len(self)
+        levels = self._audible_db[self._by_level]
+        return len(self) - int(np.searchsorted(levels, self._search_floor_db))
+
+    def audible_levels_db(self) -> np.ndarray:
+        """Each entry's level as the search floor sees it (dBFS): the quieter of its analysis
+        window (the sound that led up to it) and the first window's length of its grain (the
+        sound it plays). An entry where a sound ends describes as that sound but plays
+        silence; one where a sound starts describes as silence: neither may answer a sound.
+        Worked out once per opened corpus from the grain store (every 4th sample: a level,
+        not a waveform), about 0.1 s per 10,000 entries."""
+        if self._audible_db is None:
+            span = self.params.n_fft * (self.grain_sr_hz // self.params.sr_hz)
+            starts = np.asarray(self.entries["grain_start"], np.int64)
+            ends = np.array([s.grain_offset + s.grain_samples for s in self.sources], np.int64)
+            ends = ends[np.asarray(self.entries["source"], np.int64)] if len(self) else ends[:0]
+            grain_db = np.empty(len(self), np.float32)
+            offsets = np.arange(0, span, 4, dtype=np.int64)
+            last = max(int(self.grains.shape[0]) - 1, 0)
+            for lo in range(0, len(self), 4096):
+                at = starts[lo : lo + 4096, None] + offsets
+                inside = at < ends[lo : lo + 4096, None]  # past the source's end: silence
+                samples = np.where(inside, self.grains[np.minimum(at, last)], 0)
+                power = np.einsum("ij,ij->i", samples, samples, dtype=np.float64)
+                power /= offsets.size * 32768.0**2
+                grain_db[lo : lo + 4096] = 10.0 * np.log10(power + 1e-12)
+            self._audible_db = np.minimum(np.asarray(self.levels_db, np.float32), grain_db)
+        return self._audible_db
+
+    def set_search_floor(self, level_db: float) -> None:
+        """Leave entries quieter than ``level_db`` (:meth:`audible_levels_db`) out of the
+        index's answers.
+
+        Silence in footage (pauses, the seconds before a clip starts) describes as the same
+        flat spectrum as broadband noise, so silent entries sit near every noisy query and,
+        were they merely dropped after the search, could fill all ``k`` candidates. Marked
+        deleted in hnswlib, they still carry the graph's links but are never returned, so
+        every answer is ``k`` audible entries. Only the entries between the old and the new
+        floor change, so moving the floor by a few dB is cheap; the first call sorts the
+        levels once. One floor holds per opened corpus: engines sharing a corpus share it.
+        """
+        if level_db == self._search_floor_db:
+            return
+        if self._by_level is None:
+            self._by_level = np.argsort(self.audible_levels_db(), kind="stable")
+        levels = self._audible_db[self._by_level]
+        old = int(np.searchsorted(levels, self._search_floor_db))
+        new = int(np.searchsorted(levels, level_db))
+        index = self.index
+        for label in self._by_level[old:new].tolist():  # quieter than the new floor: out
+            index.mark_deleted(label)
+        for label in self._by_level[new:old].tolist():  # above it again: back in
+            index.unmark_deleted(label)
+        self._search_floor_db = float(level_db)
 
     def weights(self) -> np.ndarray:
         return dimension_weights(self.params, self.weighting)

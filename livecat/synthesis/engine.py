@@ -294,6 +294,7 @@ class Engine:
         self.grains = corpus.resident_grains() if grains is None else grains
         self.vectors = corpus.normalise(np.asarray(corpus.descriptors))
         self.levels_db = np.array(corpus.levels_db, dtype=np.float32)
+        self.audible_db = corpus.audible_levels_db()
         self.entry_source = np.array(corpus.entries["source"], dtype=np.int64)
         self.entry_grain = np.array(corpus.entries["grain_start"], dtype=np.int64)
         self.entry_pts = np.array(corpus.entries["pts_s"], dtype=np.float64)
@@ -314,7 +315,8 @@ class Engine:
         )
         self._cont_queries = np.zeros((_CONT_BATCH, corpus.params.dim), np.float32)
         self._cont_levels = np.zeros(_CONT_BATCH)  # apply() below empties the cache
-        self.typical_distance = self._typical_distance()
+        corpus.set_search_floor(self.settings.gate_db)  # before the typical distance: its
+        self.typical_distance = self._typical_distance()  # searches must not return silence
         # Jump alignment's reach (half an entry either way) and contour length: the corpus's.
         self._align_reach = self._median_entry_spacing() // 2
         self._align_blocks = max(1, corpus.params.n_fft // _ALIGN_BLOCK)
@@ -342,8 +344,11 @@ class Engine:
         if self._count < 8:
             return 1.0
         rng = np.random.default_rng(0)
-        picks = rng.choice(self._count, min(sample, self._count), replace=False)
-        k = min(8, self._count)
+        audible = np.flatnonzero(self.audible_db >= self.corpus.search_floor_db)
+        k = min(8, audible.size)
+        if k < 2:
+            return 1.0
+        picks = rng.choice(audible, min(sample, audible.size), replace=False)
         labels, sq = self.index.knn_query(self.vectors[picks], k=k)
         far = np.abs(labels - picks[:, None]) > 2
         same_source = self.entry_source[labels] == self.entry_source[picks][:, None]
@@ -380,7 +385,11 @@ class Engine:
             self.stream = DescriptorStream(self.corpus.params, input_sr_hz=self.sr_hz)
             self._to_hop = hop
             self._forget_continuations()
-        self._k = min(settings.k, self._count)
+        # Silent entries never answer a sound: the index leaves them out of its answers
+        # (Corpus.set_search_floor), so all k candidates are audible, however much of the
+        # footage is silence. 0 when nothing in the corpus is audible: the gate stays shut.
+        self.corpus.set_search_floor(settings.gate_db)
+        self._k = min(settings.k, self.corpus.searchable())
         # Loudness is compared over the last hop: short enough to follow syllables.
         self._level_window = self.hop
         self._level_window_analysis = max(
@@ -483,7 +492,7 @@ class Engine:
             desc, level_db = self.stream.describe()
         st.level_db = level_db
         threshold = s.gate_db + (0.0 if self._gate_open else 3.0)  # 3 dB hysteresis
-        if level_db < threshold:
+        if level_db < threshold or not self._k:
             self._gate_open = False
             st.gated = True
             if s.gate_mode == "fade":
@@ -510,9 +519,10 @@ class Engine:
         if s.level_mode == "match":
             dist = dist + s.level_weight * np.abs(self.levels_db[labels] - level_db) / 10.0
         now = st.samples
-        # Entries that are silence themselves never answer a sound, and an entry jumped to
-        # lately waits out the no-repeat time, unless that would leave nothing to choose.
-        audible = self.levels_db[labels] >= s.gate_db
+        # The index returns no silent entry (apply()); another engine sharing this corpus
+        # may have set a lower floor, so check. An entry jumped to lately waits out the
+        # no-repeat time, unless that would leave nothing to choose.
+        audible = self.audible_db[labels] >= s.gate_db
         keep = audible
         if self._no_repeat:
             keep = audible & ((now - self._last_jump[labels]) >= self._no_repeat)
@@ -546,7 +556,7 @@ class Engine:
                 self.entry_source[choice] == self.entry_source[cont_entry]
                 and abs(choice - cont_entry) <= 1
             )
-            if drifted:
+            if drifted or self._falls_silent(cont_start, int(self.entry_source[cont_entry])):
                 cont = None
             elif same_place:  # the best match is where the footage already is: play on
                 choice, start = cont_entry, cont_start
@@ -739,6 +749,20 @@ class Engine:
         if not before.size:
             return default_db
         return _db(float(np.dot(before, before.astype(np.float32))) / (32768.0**2 * before.size))
+
+    def _falls_silent(self, start: int, source: int) -> bool:
+        """Whether a grain from store sample ``start`` ends in silence (its second half below
+        the gate) while the input is sounding. Grains overlap ``overlap`` hops, so a run of
+        continuations that reaches the footage's silence fades the output out over a grain's
+        length whatever is decided then: the jump must come while the new grain still has
+        sound to cover the old ones' silence. Half a grain, not its last hop: the dip between
+        two notes of a phrase is not silence."""
+        stop = min(start + self.player.length, int(self.source_grain_end[source]))
+        tail = self.grains[max(stop - self.player.length // 2, start) : stop]
+        if not tail.size:
+            return True
+        power = float(np.dot(tail, tail.astype(np.float32))) / (32768.0**2 * tail.size)
+        return _db(power) < self.settings.gate_db
 
     def _compensating_gain(self, start: int, source: int, *, jump: bool) -> float:
         """Gain that brings the footage to the input's level, like for like: the input's
