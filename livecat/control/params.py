@@ -244,7 +244,8 @@ PARAMS: tuple[Param, ...] = (
         "gate",
         "float",
         _ENGINE_DEFAULTS.gate_db,
-        "input level below which nothing is searched (-200: never)",
+        "input level below which nothing is searched; footage quieter is never chosen "
+        "(-200: never)",
         lo=-200.0,
         hi=0.0,
         unit="dBFS",

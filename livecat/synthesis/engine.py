@@ -92,7 +92,9 @@ class EngineSettings:
     max_gain_db : float
         Largest boost or cut ``compensate`` applies.
     gate_db : float
-        Input level (dBFS over the analysis window) below which the engine stops searching.
+        Input level (dBFS over the analysis window) below which the engine stops searching;
+        also the search floor: footage quieter than it (:meth:`Corpus.audible_levels_db`) is
+        never returned by the index.
     gate_mode : {"hold", "fade", "idle"}
         While gated: hold the last image; fade it to black over ``fade_s``; or show
         ``idle_entry`` (black when -1). No grains start while gated.
