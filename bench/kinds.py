@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE.parent / ".bench-work"
 CLIP = round(SR / FPS)  # samples of one picture's clip (1920)
 ORIGINAL_WINDOW = 1536  # the original method's 512-point FFT at 16 kHz, in 48 kHz samples
+Note = tuple[float, float, int, int]  # mediagen.Note: start_s, end_s, midi pitch, velocity
 
 
 @dataclass
@@ -444,7 +445,7 @@ def _speech_corpus(work: Path) -> tuple[Path, None]:
     return d / "corpus.mp4", None
 
 
-def _chorale_corpus(work: Path, *, tempo_bpm: float = 80.0) -> tuple[Path, list]:
+def _chorale_corpus(work: Path, *, tempo_bpm: float = 80.0) -> tuple[Path, list[Note]]:
     """quality.bench_music's corpus: the chorale's four parts on GM piano; and its notes."""
     import mediagen
 
@@ -563,7 +564,7 @@ def _resonate(x: np.ndarray, freq_hz: float, bandwidth_hz: float) -> np.ndarray:
 
 
 def sing(
-    notes,
+    notes: list[Note],
     *,
     seed: int = 0,
     rolloff: float = 1.2,
@@ -616,7 +617,7 @@ def sing(
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
 
 
-def _sung_media(d: Path) -> tuple[Path, list, Path, list]:
+def _sung_media(d: Path) -> tuple[Path, list[Note], Path, list[Note]]:
     """(corpus video, its notes, the sung target's WAV, its notes)."""
     import mediagen
 
@@ -643,7 +644,9 @@ def _sung_media(d: Path) -> tuple[Path, list, Path, list]:
 ONSET_S = 0.1  # a miss this soon after the sung note's start is counted as late
 
 
-def sung_scores(run: Run, target_notes, corpus_notes) -> tuple[float, float, Counter, float]:
+def sung_scores(
+    run: Run, target_notes: list[Note], corpus_notes: list[Note]
+) -> tuple[float, float, Counter, float]:
     """(share of pictures whose grain sounds the sung pitch class, the sung pitch, a count of
     the pitch-class misses by kind, the share of those within ONSET_S of the sung note's
     start). Pictures count whose middle falls in a sung note; the grain's notes are the
