@@ -875,7 +875,7 @@ SECTIONS = {
     "noise": bench_noise_bursts,
     "self": bench_self_target,
     "sung": bench_sung_melody,
-    "speech": bench_speech_envelope,
+    "speech-envelope": bench_speech_envelope,
 }
 
 

@@ -3,7 +3,9 @@
 Prints ratios, not absolute times alone: these machines are shared and noisy. Sections:
 build throughput vs plain PyAV decoding; Corpus.open on 1,000,000 entries; render speed vs the
 original method and vs encoding the render's output alone; the music (pitch-class F1) and
-speech (loudness envelope) quality benchmarks; the live benchmarks (bench/live_bench.py) when
+speech (loudness envelope) quality benchmarks; sound that is not a note and the self-target
+(bench/kinds.py: noise bursts against footage full of silence, a cut of the corpus's own
+sound, a sung melody, speech envelopes); the live benchmarks (bench/live_bench.py) when
 JACK is available; and the soak (bench/soak.py: an hour of input through the live player,
 faster than real time, memory and block time).
 """
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="sections: build open render music speech live soak",
+        help="sections: build open render music speech noise self sung speech-envelope "
+        "live soak (default: all)",
     )
     parser.add_argument(
         "--live-seconds",
@@ -44,9 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     WORK.mkdir(exist_ok=True)
-    sections = args.only or ["build", "open", "render", "music", "speech", "live", "soak"]
+    import kinds
     import quality
     import speed
+
+    sections = args.only or [
+        "build",
+        "open",
+        "render",
+        "music",
+        "speech",
+        *kinds.SECTIONS,
+        "live",
+        "soak",
+    ]
 
     results: list[tuple[str, str]] = []
     started = time.perf_counter()
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             results += quality.bench_music(WORK)
         elif name == "speech":
             results += quality.bench_speech(WORK)
+        elif name in kinds.SECTIONS:  # sound that is not a note, and the self-target
+            results += kinds.SECTIONS[name](WORK)
         elif name == "live":
             # Its own process: the JACK client's teardown has ended a process without
             # Python's exit (2026-12-06: `make bench > log` lost the live figures and this
