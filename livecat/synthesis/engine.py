@@ -558,7 +558,7 @@ class Engine:
                 self.entry_source[choice] == self.entry_source[cont_entry]
                 and abs(choice - cont_entry) <= 1
             )
-            if drifted or self._falls_silent(cont_start, int(self.entry_source[cont_entry])):
+            if drifted or self._runs_into_silence(cont_start, cont_entry, level_db):
                 cont = None
             elif same_place:  # the best match is where the footage already is: play on
                 choice, start = cont_entry, cont_start
@@ -751,6 +751,14 @@ class Engine:
         if not before.size:
             return default_db
         return _db(float(np.dot(before, before.astype(np.float32))) / (32768.0**2 * before.size))
+
+    def _runs_into_silence(self, start: int, entry: int, level_db: float) -> bool:
+        """Whether continuing from ``start`` would fade the output out under a sounding
+        input (:meth:`_falls_silent`) and the footage is no closer match than a typical one:
+        footage that is the input's own sound knows when it ends, so it plays on."""
+        if not self._falls_silent(start, int(self.entry_source[entry])):
+            return False
+        return self._continuation_distance(start, entry, level_db)[0] > self.typical_distance
 
     def _falls_silent(self, start: int, source: int) -> bool:
         """Whether a grain from store sample ``start`` ends in silence (its second half below
