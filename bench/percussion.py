@@ -735,7 +735,7 @@ def bench_drums(work: Path) -> list[tuple[str, str]]:
     )
     for name, seconds, count, f1, lag_s in checks:
         print(
-            f"  onset detector on '{name}' itself ({seconds:.0f} s, {count} onsets): "
+            f"  onset detector, target '{name}' ({seconds:.0f} s, {count} onsets): "
             f"F1 {f1:.3f}, median lag {lag_s * 1000:+.1f} ms"
         )
     _print_table(scores)
