@@ -5,7 +5,8 @@ build throughput vs plain PyAV decoding; Corpus.open on 1,000,000 entries; rende
 original method and vs encoding the render's output alone; the music (pitch-class F1) and
 speech (loudness envelope) quality benchmarks; sound that is not a note and the self-target
 (bench/kinds.py: noise bursts against footage full of silence, a cut of the corpus's own
-sound, a sung melody, speech envelopes); the live benchmarks (bench/live_bench.py) when
+sound, a sung melody, speech envelopes; bench/percussion.py: GM drums and a beatbox-like
+target against a drum corpus); the live benchmarks (bench/live_bench.py) when
 JACK is available; and the soak (bench/soak.py: an hour of input through the live player,
 faster than real time, memory and block time).
 """
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=None,
         help="sections: build open render music speech noise self sung speech-envelope "
-        "live soak (default: all)",
+        "drums beatbox live soak (default: all)",
     )
     parser.add_argument(
         "--live-seconds",
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         "music",
         "speech",
         *kinds.SECTIONS,
+        "drums",
+        "beatbox",
         "live",
         "soak",
     ]
@@ -78,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             results += quality.bench_speech(WORK)
         elif name in kinds.SECTIONS:  # sound that is not a note, and the self-target
             results += kinds.SECTIONS[name](WORK)
+        elif name in ("drums", "beatbox"):
+            import percussion
+
+            results += getattr(percussion, f"bench_{name}")(WORK)
+        else:
+            parser.error(f"unknown section {name!r}")
         elif name == "live":
             # Its own process: the JACK client's teardown has ended a process without
             # Python's exit (2026-12-06: `make bench > log` lost the live figures and this
