@@ -85,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
             import percussion
 
             results += getattr(percussion, f"bench_{name}")(WORK)
-        else:
-            parser.error(f"unknown section {name!r}")
         elif name == "live":
             # Its own process: the JACK client's teardown has ended a process without
             # Python's exit (2026-12-06: `make bench > log` lost the live figures and this
@@ -105,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             import soak
 
             results += soak.bench_soak(WORK, minutes=args.soak_minutes)
+        else:
+            parser.error(f"unknown section {name!r}")
     print("\n== summary ==")
     for key, value in results:
         print(f"{key:<48} {value}")
