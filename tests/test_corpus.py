@@ -15,6 +15,7 @@ import pytest
 
 from livecat.corpus import BuildSettings, Corpus, build_corpus
 from livecat.errors import CorpusError
+from livecat.media.decode import side_data
 
 SR = 48000
 
@@ -180,7 +181,7 @@ def test_phone_footage_stands_upright_as_players_show_it(tmp_path):
     for (deg, hflip), path, source in zip(turns, paths, corpus.sources, strict=True):
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0))
-            data = [d for d in frame.side_data if d.type.name == "DISPLAYMATRIX"]
+            data = [d for d in side_data(frame) if d.type.name == "DISPLAYMATRIX"]
             matrix = (
                 np.frombuffer(bytes(data[0]), np.int32)[:9] / 65536.0
                 if data

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.logging
@@ -86,6 +87,14 @@ _STEPS = {
 _QUARTER_TURNS = frozenset(["clock", "cclock", "cclock_flip", "clock_flip"])
 
 
+def side_data(frame: av.VideoFrame) -> list[Any]:
+    """The side data (``av.sidedata.SideData``) attached to ``frame``, in any PyAV: up to
+    18.1.0 iterating the container gives them, from 18.1.1 it gives their types (a mapping's
+    keys), and ``values()`` works only in the latter."""
+    container = frame.side_data
+    return [item if hasattr(item, "type") else container[item] for item in container]
+
+
 @dataclass(frozen=True)
 class Upright:
     """How a decoded picture is turned to stand as players show it.
@@ -112,7 +121,7 @@ class Upright:
         """The turn of ``frame``'s display matrix, decided as FFmpeg's autorotate decides it
         (a quarter turn, with a flip where the matrix mirrors). A matrix that is not a whole
         number of quarter turns (which no camera writes) is left alone."""
-        data = next((d for d in frame.side_data if d.type.name == "DISPLAYMATRIX"), None)
+        data = next((d for d in side_data(frame) if d.type.name == "DISPLAYMATRIX"), None)
         if data is None or data.buffer_size < 36:
             return cls()
         m = np.frombuffer(bytes(data)[:36], np.int32).astype(np.float64) / 65536.0
