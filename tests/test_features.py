@@ -9,11 +9,13 @@ import pytest
 
 from livecat.errors import ParameterError
 from livecat.features import (
+    ENVELOPE_BLOCKS,
     Decimator,
     DescriptorBatch,
     DescriptorParams,
     DescriptorStream,
     describe_at,
+    pitch_share,
 )
 
 SR = 48000
@@ -38,7 +40,7 @@ def signal(rng: np.random.Generator) -> np.ndarray:
     return x.astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "timbre-pitch", "mfcc-chroma", "seed"])
 @pytest.mark.parametrize("block", [1, 7, 256, 1000, 4096, 5003])
 def test_streamed_blocks_give_the_same_numbers_as_the_whole_file(signal, kind, block):
     params = DescriptorParams.seed() if kind == "seed" else DescriptorParams(kind=kind)
@@ -65,7 +67,7 @@ def test_streamed_blocks_give_the_same_numbers_as_the_whole_file(signal, kind, b
     np.testing.assert_allclose(np.array(levels, np.float32), expected_levels, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "timbre-pitch", "mfcc-chroma", "seed"])
 def test_a_batch_of_windows_gives_the_streams_numbers(signal, kind):
     """The engine describes the playhead's next windows in one batch: each row must be what
     the stream says of that window alone (silence included), or continuing would be judged
@@ -87,7 +89,7 @@ def test_a_batch_of_windows_gives_the_streams_numbers(signal, kind):
         assert levels[row] == pytest.approx(level, abs=1e-9)
 
 
-@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "timbre-pitch", "mfcc-chroma", "seed"])
 def test_a_files_numbers_do_not_depend_on_how_many_windows_are_described_at_once(signal, kind):
     """describe_at reuses one batch's buffers and describes a short last batch in part of them:
     neither may leak one window's numbers into another's. (BLAS may round a matrix product
@@ -102,7 +104,7 @@ def test_a_files_numbers_do_not_depend_on_how_many_windows_are_described_at_once
         np.testing.assert_array_equal(part_levels, whole_levels)
 
 
-@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma", "seed"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "timbre-pitch", "mfcc-chroma", "seed"])
 def test_degenerate_windows_give_finite_numbers_and_no_warning(kind):
     """The first samples after digital silence, a DC offset, a full-scale square: a numpy
     warning here would be printed from the audio callback, and a NaN would reach the index."""
@@ -130,7 +132,7 @@ def test_decimator_in_blocks_equals_decimator_whole(signal):
     assert whole.size == signal.size // 3 + (signal.size % 3 > 0)
 
 
-@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "timbre-pitch", "mfcc-chroma"])
 def test_shape_ignores_level_and_level_is_reported_in_db(kind):
     params = DescriptorParams(kind=kind)
     x = _tone(440, 0.2) + 0.3 * _tone(1320, 0.2)
@@ -208,7 +210,7 @@ def test_seed_descriptor_is_the_raw_16khz_power_spectrum():
     assert d_soft[0].max() == pytest.approx(d[0].max() * 0.01, rel=1e-3)  # follows the level
 
 
-@pytest.mark.parametrize("kind", ["mfcc-pitch", "mfcc-chroma"])
+@pytest.mark.parametrize("kind", ["mfcc-pitch", "timbre-pitch", "mfcc-chroma"])
 def test_silence_before_the_start_counts_as_zeros(kind):
     params = DescriptorParams(kind=kind)
     x = _tone(440, 0.5)
@@ -230,3 +232,46 @@ def test_bad_parameters_are_named():
         DescriptorParams(window_fall=2000)
     with pytest.raises(ParameterError, match=r"pitch range 10\.0-2000\.0 Hz"):
         DescriptorParams(pitch_fmin_hz=10.0)
+
+
+def test_timbre_pitch_keeps_the_pitch_of_notes_and_chords_and_drops_that_of_noise(rng):
+    """The semitone profile counts as much as the sound has a pitch: a note, and a chord
+    (whose autocorrelation peaks lower than a note's), keep it whole; noise keeps none, so
+    its random spectral peaks do not count as notes."""
+    params = DescriptorParams(kind="timbre-pitch")
+    t = np.arange(SR) / SR
+    harmonics = [
+        sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 8)) for f in (196, 247, 294, 392)
+    ]
+    sounds = {
+        "note": 0.2 * harmonics[0],
+        "chord": 0.05 * sum(harmonics),
+        "noise": 0.1 * rng.standard_normal(SR),
+    }
+    ends = np.arange(4096, SR, 4096)
+    pitch = slice(params.timbre_dim, params.dim)
+    norms = {}
+    for name, sound in sounds.items():
+        d, _ = describe_at(sound, ends, params)
+        norms[name] = float(np.median(np.linalg.norm(d[:, pitch], axis=1)))
+        harmonicity, flatness_db = d[:, params.timbre_dim - 2], d[:, params.timbre_dim - 1]
+        assert np.all(pitch_share(harmonicity, flatness_db) == (0.0 if name == "noise" else 1.0))
+    assert norms["note"] == pytest.approx(1.0, abs=1e-3)
+    assert norms["chord"] == pytest.approx(1.0, abs=1e-3)
+    assert norms["noise"] < 1e-6
+
+
+def test_timbre_pitch_contour_tells_an_attack_from_a_decay():
+    """The loudness contour rises at an attack and falls in a decay, whatever the level:
+    a drum's hit and its tail have the same spectrum but not the same moment."""
+    params = DescriptorParams(kind="timbre-pitch")
+    rng = np.random.default_rng(3)
+    hit = rng.standard_normal(SR // 2) * np.exp(-np.arange(SR // 2) / (0.05 * SR))
+    sound = np.concatenate([np.zeros(SR // 2), hit])
+    onset = SR // 2
+    d, _ = describe_at(0.3 * sound, np.array([onset + 256, onset + 4096]), params)
+    contour = d[:, params.n_mfcc : params.n_mfcc + ENVELOPE_BLOCKS]
+    assert contour[0, -1] - contour[0, 0] > 20.0  # the attack: silence, then the hit
+    assert contour[1, -1] - contour[1, 0] < -3.0  # 85 ms on: a decay
+    louder, _ = describe_at(3.0 * sound, np.array([onset + 256, onset + 4096]), params)
+    np.testing.assert_allclose(louder[:, params.n_mfcc :], d[:, params.n_mfcc :], atol=1e-3)

@@ -18,7 +18,7 @@ from livecat.corpus import (
 )
 from livecat.corpus.build import DEFAULT_GRAIN_SR_HZ, DEFAULT_IMAGE_MAX_SIDE, DEFAULT_JPEG_QUALITY
 from livecat.errors import CorpusError, bytes_text
-from livecat.features import DESCRIPTOR_KINDS, DescriptorParams, load_scipy
+from livecat.features import DESCRIPTOR_KINDS, ENVELOPE_BLOCKS, DescriptorParams, load_scipy
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -220,9 +220,14 @@ def run_info(args: argparse.Namespace) -> int:
     if p.kind == "seed":
         print(f"descriptor  seed: raw power spectrum, {p.sr_hz} Hz, {p.n_fft}-point FFT, Hann")
     else:
-        if p.kind == "mfcc-pitch":
+        if p.kind in ("timbre-pitch", "mfcc-pitch"):
             low, high = p.pitch_midi_range
             pitch = f"{p.pitch_dim}-semitone pitch profile (MIDI {low}-{high})"
+            if p.kind == "timbre-pitch":
+                pitch = (
+                    f"{ENVELOPE_BLOCKS}-part loudness contour + harmonicity + flatness + "
+                    f"{pitch} scaled by how pitched the sound is"
+                )
             window = f"low-delay window (last {p.window_fall} falling)"
         else:
             pitch = f"12 chroma ({p.chroma_fmin_hz:g}-{p.chroma_fmax_hz:g} Hz)"

@@ -46,7 +46,14 @@ from livecat.errors import (
     free_bytes,
     write_failure,
 )
-from livecat.features import Decimator, DescriptorParams, describe_at, one_blas_thread
+from livecat.features import (
+    ENVELOPE_BLOCKS,
+    Decimator,
+    DescriptorParams,
+    describe_at,
+    one_blas_thread,
+    pitch_share,
+)
 from livecat.media import (
     VIDEO_EXTENSIONS,
     DecodedImage,
@@ -299,16 +306,25 @@ class _Writer:
                     f.close()
 
 
+#: What counts as one standard deviation of the loudness contour (dB): an attack's parts
+#: differ by 20-40 dB, steady sound's by 1-2.
+_CONTOUR_SCALE_DB = 12.0
+#: Likewise for the harmonicity (0..1: noise 0.1, a chord 0.5, a note 0.9) and the spectral
+#: flatness (dB: noise -2.5, a chord -10 to -17, a note -20 to -35).
+_HARMONICITY_SCALE = 0.25
+_FLATNESS_SCALE_DB = 8.0
+
+
 def standardisation(
     descriptors: np.ndarray, settings: BuildSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean, and scale = weight / standard deviation (float32).
 
-    The semitone profile of ``mfcc-pitch`` is scaled as one group, by the root-mean-square
-    of its bins' deviations, so its shape (which notes, how strong) stays as it is: scaling
-    each bin alone would make a note the corpus rarely plays outweigh the ones it plays
-    often. The group is brought to the spread of 12 standardised dimensions, so the pitch
-    weight means the same as with a 12-bin chroma.
+    The semitone profile of ``mfcc-pitch`` and ``timbre-pitch`` is scaled as one group, by
+    the root-mean-square of its bins' deviations, so its shape (which notes, how strong)
+    stays as it is: scaling each bin alone would make a note the corpus rarely plays
+    outweigh the ones it plays often. The group is brought to the spread of 12 standardised
+    dimensions, so the pitch weight means the same as with a 12-bin chroma.
     """
     params = settings.params
     weights = dimension_weights(params, settings.weighting)
@@ -317,9 +333,28 @@ def standardisation(
     data = descriptors.astype(np.float64)
     mean = data.mean(axis=0)
     std = data.std(axis=0)
+    pitch = slice(params.timbre_dim, params.dim)
     if params.kind == "mfcc-pitch":
-        group = std[params.n_mfcc :]
-        std[params.n_mfcc :] = math.sqrt(float(np.mean(group**2)) * group.size / 12.0)
+        std[pitch] = math.sqrt(float(np.sum(std[pitch] ** 2)) / 12.0)
+    elif params.kind == "timbre-pitch":
+        # The loudness contour in fixed units, not by its spread in this corpus: in steady
+        # sound (noise, a held note) its parts wander by a dB or two at random, and scaled
+        # by a steady corpus's small spread that randomness would pick the entries.
+        contour = slice(params.n_mfcc, params.n_mfcc + ENVELOPE_BLOCKS)
+        std[contour] = _CONTOUR_SCALE_DB
+        std[params.timbre_dim - 2] = _HARMONICITY_SCALE  # likewise: noise's wanders by 0.02
+        std[params.timbre_dim - 1] = _FLATNESS_SCALE_DB  # and noise's flatness by 0.5 dB
+        # The profile is scaled by each window's harmonicity, so a corpus of drums or speech
+        # has little spread in it; scaled by that spread, its random peaks would count as
+        # much as a choir's notes. The spread of the unscaled profiles of the clearly pitched
+        # entries sets the scale instead (that of a fully pitched corpus when too few are).
+        share = pitch_share(data[:, params.timbre_dim - 2], data[:, params.timbre_dim - 1])
+        pitched = share >= 1.0
+        spread = 1.0
+        if np.count_nonzero(pitched) >= 16:
+            unscaled = data[pitched, pitch]
+            spread = float(np.sum(unscaled.var(axis=0)))
+        std[pitch] = math.sqrt(max(spread, 1e-3) / 12.0)
     floor = max(float(np.median(std)) * 1e-3, 1e-6)  # a constant dimension must not explode
     return mean.astype(np.float32), (weights / np.maximum(std, floor)).astype(np.float32)
 

@@ -6,6 +6,7 @@ Imports only numpy and scipy, so the analysis runs anywhere.
 from livecat.features.descriptor import (
     DESCRIBE_BATCH,
     DESCRIPTOR_KINDS,
+    ENVELOPE_BLOCKS,
     Decimator,
     DescriptorBatch,
     DescriptorParams,
@@ -13,11 +14,13 @@ from livecat.features.descriptor import (
     describe_at,
     load_scipy,
     one_blas_thread,
+    pitch_share,
 )
 
 __all__ = [
     "DESCRIBE_BATCH",
     "DESCRIPTOR_KINDS",
+    "ENVELOPE_BLOCKS",
     "Decimator",
     "DescriptorBatch",
     "DescriptorParams",
@@ -25,4 +28,5 @@ __all__ = [
     "describe_at",
     "load_scipy",
     "one_blas_thread",
+    "pitch_share",
 ]
