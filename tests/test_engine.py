@@ -358,3 +358,104 @@ def test_a_corpus_left_silent_by_its_floor_keeps_the_gate_shut(half_silent_corpu
     engine.apply(EngineSettings())
     out, _ = run(engine, target, 512)
     assert half_silent_corpus.searchable() > 0 and engine.state.jumps > 0 and out.any()
+
+
+def test_an_attack_grain_starts_a_run_at_full_level_and_cuts_what_still_sounds():
+    """After its 1 ms fade-in an attack grain and the grains that follow it a hop apart sum
+    to exactly 1: a run from an attack plays the footage as it is, its attack included. The
+    grains it starts over fall silent within that millisecond."""
+    from livecat.synthesis.grains import ATTACK_FADE, GrainPlayer
+
+    rng = np.random.default_rng(2)
+    store = (rng.standard_normal(SR) * 3000).astype(np.int16)
+    hop, overlap = 512, 4
+    player = GrainPlayer(store, hop=hop, overlap=overlap, max_block=hop)
+    out = np.zeros(12 * hop, np.float32)
+    player.start(40_000, source_end=store.size, gain=1.0)  # a grain of other sound...
+    player.render(out[:hop])
+    for k in range(1, 12):  # ...cut by an attack at hop 1, which a run continues
+        player.start(1000 + (k - 1) * hop, source_end=store.size, gain=1.0, attack=k == 1)
+        player.render(out[k * hop : (k + 1) * hop])
+    expected = store[1000 : 1000 + 11 * hop] / 32768.0
+    played = out[hop:]  # the cut grain is gone after the fade: nothing else is in it
+    np.testing.assert_allclose(
+        played[ATTACK_FADE : 8 * hop], expected[ATTACK_FADE : 8 * hop], atol=1e-6
+    )
+
+
+def test_live_a_noise_burst_after_silence_sounds_at_full_level_at_once(half_silent_corpus):
+    """Live (no lead), the first grain after the gate opens starts at full level instead of
+    rising over half a grain (21 ms): the output's onset follows the input's within a hop."""
+    target, starts = _noise_bursts(seed=7)
+    engine = Engine(half_silent_corpus)
+    out, _ = run(engine, target, 256)
+    window = SR // 400  # 2.5 ms
+    out_db = _level_db(out, window=window)
+    in_db = _level_db(target, window=window)
+    for start in starts:
+        first = start // window + int(np.argmax(out_db[start // window :] > -60.0))
+        assert (first - start // window) * window <= engine.hop + window, "later than a hop"
+        # From 1 ms after the first sound on, within 6 dB of the input for the next 10 ms.
+        following = slice(first + 1, first + 5)
+        assert np.all(out_db[following] > in_db[following] - 6.0), (
+            start / SR,
+            np.round(out_db[following] - in_db[following], 1),
+        )
+
+
+def test_a_led_render_s_engine_starts_no_attack_grain(half_silent_corpus):
+    """A render's lead already starts every grain a reaction time before it was decided: an
+    attack grain there would sound before the input's attack. With a lead of a hop or more
+    the engine plays the ordinary rise."""
+    target, _ = _noise_bursts(seed=7)
+    led = Engine(half_silent_corpus, settings=EngineSettings(lead_s=0.025))
+    starts = []
+    original = led.player.start
+
+    def start(*args, attack=False, **kwargs):
+        starts.append(attack)
+        original(*args, attack=attack, **kwargs)
+
+    led.player.start = start
+    run(led, target, 256)
+    assert starts and not any(starts)
+
+
+@pytest.fixture(scope="module")
+def hits_corpus(tmp_path_factory) -> Corpus:
+    """A drummer's footage: a noise hit every 125 ms, the last one still ringing (-11 dB)."""
+    d = tmp_path_factory.mktemp("hits")
+    rng = np.random.default_rng(4)
+    sound = np.zeros(8 * SR, np.float32)
+    ring = np.exp(-np.arange(SR // 4) / (0.05 * SR))
+    for k, start in enumerate(range(SR // 10, 8 * SR - SR // 4, SR // 8)):
+        colour = np.convolve(rng.standard_normal(SR // 4), np.ones(1 + k % 5) / (1 + k % 5), "same")
+        sound[start : start + SR // 4] += (0.3 * colour * ring).astype(np.float32)
+    path = d / "kit.mp4"
+    mediagen.write_video(path, fps=25, size=(160, 120), duration_s=8.0, audio=sound, sr_hz=SR)
+    build_corpus([path], d / "corpus")
+    return Corpus.open(d / "corpus")
+
+
+def test_a_calm_input_never_gets_an_attack_it_did_not_have(hits_corpus):
+    """An entry describes the sound before it; its grain plays what follows, which in a
+    drummer's footage is often the next hit. While the input only rings out, no grain may
+    bring one: the output has no onset the input lacks."""
+    rng = np.random.default_rng(5)
+    length = 2 * SR
+    target = (0.2 * rng.standard_normal(length) * np.exp(-np.arange(length) / (0.4 * SR))).astype(
+        np.float32
+    )
+    target[: SR // 10] *= np.linspace(0.0, 1.0, SR // 10) ** 0.1  # one attack at the start
+    engine = Engine(hits_corpus)
+    out, _ = run(engine, target, 512)
+    window = SR // 400
+    out_db = _level_db(out, window=window)
+    in_db = _level_db(target, window=window)
+    sounding = in_db > engine.settings.gate_db + 10
+    rises = [
+        i
+        for i in range(60, out_db.size)  # after the input's own attack (150 ms)
+        if sounding[i] and out_db[i] - out_db[i - 4 : i].min() > 12.0
+    ]
+    assert not rises, f"onsets at {[round(i * window / SR, 3) for i in rises]} s"

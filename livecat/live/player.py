@@ -93,7 +93,7 @@ COUNTER_SLOTS = 9
 # Indices into the ring cursors (int64).
 BLOCKS_WRITTEN, BLOCKS_READ, GRAINS_WRITTEN, GRAINS_READ = range(4)
 # Columns of the grain schedule.
-DUE, STORE, SOURCE_END, GAIN, DECK = range(5)
+DUE, STORE, SOURCE_END, GAIN, DECK, ATTACK = range(6)
 # Indices into LivePlayer.mix (float64; written by the matcher, read by the display).
 ACTIVE, FADING, PROGRESS = range(3)
 
@@ -156,7 +156,9 @@ class GrainQueue:
     def render(self, out: np.ndarray) -> None:
         pass  # the audio thread renders
 
-    def start(self, store_sample: int, *, source_end: int, gain: float) -> None:
+    def start(
+        self, store_sample: int, *, source_end: int, gain: float, attack: bool = False
+    ) -> None:
         n = int(self.cursors[GRAINS_WRITTEN])
         row = self.schedule[n % self.schedule.shape[0]]
         row[DUE] = self.engine.state.samples + self.offset + self.handoff
@@ -164,6 +166,7 @@ class GrainQueue:
         row[SOURCE_END] = source_end
         row[GAIN] = gain * self.weight
         row[DECK] = self.deck
+        row[ATTACK] = attack
         self.cursors[GRAINS_WRITTEN] = n + 1  # publish after the row is complete
 
 
@@ -243,7 +246,7 @@ class LivePlayer:
         self.worker = settings.matcher == "worker"
         self.handoff = settings.blocksize if self.worker else 0
         self.engine_settings = engine_settings.with_(dry=0.0, wet=1.0)
-        self._schedule = np.zeros((self.SCHEDULE_SLOTS, 5), np.float64)
+        self._schedule = np.zeros((self.SCHEDULE_SLOTS, ATTACK + 1), np.float64)
         self._cursors = np.zeros(4, np.int64)
         # The rtmixer path (no Python on the audio thread); an input file without a device
         # is paced by a Python thread either way.
@@ -547,7 +550,10 @@ class LivePlayer:
                 self._render_span(out, done, at)
                 done = at
             players[int(row[DECK])].start(  # type: ignore[union-attr]
-                int(row[STORE]), source_end=int(row[SOURCE_END]), gain=float(row[GAIN])
+                int(row[STORE]),
+                source_end=int(row[SOURCE_END]),
+                gain=float(row[GAIN]),
+                attack=bool(row[ATTACK]),
             )
             cursors[GRAINS_READ] += 1
         if done < frames:

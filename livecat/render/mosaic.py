@@ -192,9 +192,12 @@ def render(
         image_count = max(1, math.ceil(duration_s * fps - 1e-9))
         max_block = int(math.ceil(sr / fps)) + 1
         engine = Engine(corpus, settings=settings, max_block=max_block)
-        engine.reset()
         lead_s = engine.reaction_s if lead_s is None else float(lead_s)
         lead = round(lead_s * sr)
+        # A led output has no attack grains: they would sound before the target's attacks
+        # (EngineSettings.lead_s).
+        engine.apply(settings.with_(lead_s=lead / sr))
+        engine.reset()
         pictures = _PictureMaker(corpus, width=width, height=height)
         total = round(image_count * sr / float(rate))
         # The engine hears the target and then ``lead`` samples of silence; what it plays at

@@ -43,6 +43,12 @@ _PHASE_MIN_CORR = 0.5
 # entries (Engine._typical_distance). The bench's music and speech corpora measure 0.12-0.36;
 # footage that loops exactly, 0.0005-0.002.
 _TYPICAL_FLOOR = 0.02
+# A grain whose loudest part is this much above its start brings an attack (a drum's hit
+# after its tail, a note after a rest); an input this much above its last 10 ms has one.
+_ATTACK_DB = 12.0
+# An input whose newest 5 ms is less than this above its quietest 5 ms of the 16 before is
+# calm: a tail, a held sound, noise (whose parts wander by a dB or two).
+_CALM_DB = 3.0
 # Continuation windows described at once: the playhead's next 8 hops. A run of continuations
 # then costs one batch (about 1.2 single descriptors) per 8 decisions instead of one each.
 _CONT_BATCH = 8
@@ -109,6 +115,11 @@ class EngineSettings:
         and in phase with the grain it takes over from (within 5 ms), instead of exactly at
         the entry's image time. See :meth:`Engine._aligned_start`.
     seed : int
+    lead_s : float
+        How much earlier than decided the output will be heard: 0 live; a render's lead
+        (``livecat render --lead``), which moves every picture and grain earlier to take
+        out the engine's reaction time. With a lead of a hop or more there are no attack
+        grains (see ``Engine._decide``).
     """
 
     hop_s: float = 512 / 48000
@@ -128,6 +139,7 @@ class EngineSettings:
     jitter: float = 0.0
     align_jumps: bool = True
     seed: int = 0
+    lead_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.level_mode not in LEVEL_MODES:
@@ -297,6 +309,7 @@ class Engine:
         self.vectors = corpus.normalise(np.asarray(corpus.descriptors))
         self.levels_db = np.array(corpus.levels_db, dtype=np.float32)
         self.audible_db = corpus.audible_levels_db()
+        self.rise_db = corpus.rise_ahead_db()
         self.entry_source = np.array(corpus.entries["source"], dtype=np.int64)
         self.entry_grain = np.array(corpus.entries["grain_start"], dtype=np.int64)
         self.entry_pts = np.array(corpus.entries["pts_s"], dtype=np.float64)
@@ -398,6 +411,7 @@ class Engine:
             1, self._level_window * self.corpus.params.sr_hz // self.sr_hz
         )
         self._no_repeat = int(settings.no_repeat_s * self.sr_hz)
+        self._lead = max(0, round(settings.lead_s * self.sr_hz))
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
 
@@ -446,9 +460,11 @@ class Engine:
         self._rng = np.random.default_rng(self.settings.seed)
         self.state = EngineState()
         self._playhead = -1  # store sample the current grain started from
+        self._last_start = -(2**62)  # stream sample at which it started
         self._gate_open = False
 
     _playhead = -1
+    _last_start = -(2**62)
     _gate_open = False
     _known: _KnownInput | None = None
     _gain_db = 0.0  # level gap (input - footage, dB) when the last grain started
@@ -503,7 +519,7 @@ class Engine:
                 self._show(s.idle_entry if 0 <= s.idle_entry < self._count else -1)
             self._playhead = -1
             return
-        self._gate_open = True
+        gate_was_open, self._gate_open = self._gate_open, True
         st.gated = False
         st.brightness = 1.0
         if known:
@@ -532,6 +548,15 @@ class Engine:
             labels, dist = labels[keep], dist[keep]
         elif audible.any():
             labels, dist = labels[audible], dist[audible]
+        # While the input has no attack, a grain that brings one (the footage's next hit,
+        # which the entry's descriptor of the sound before it cannot know) plays an onset
+        # the input never had: take one without, where there is one.
+        input_rise_db, input_swell_db = self._input_rise_db()
+        calm = gate_was_open and input_swell_db < _CALM_DB
+        if calm:
+            smooth = self.rise_db[labels] < _ATTACK_DB
+            if smooth.any() and not smooth.all():
+                labels, dist = labels[smooth], dist[smooth]
         best = int(np.argmin(dist))
         if s.jitter > 0 and labels.size > 1:
             near = np.flatnonzero(dist <= dist[best] * (1.0 + s.jitter))
@@ -558,7 +583,7 @@ class Engine:
                 self.entry_source[choice] == self.entry_source[cont_entry]
                 and abs(choice - cont_entry) <= 1
             )
-            if drifted or self._runs_into_silence(cont_start, cont_entry, level_db):
+            if drifted or self._runs_into_a_change(cont_start, cont_entry, level_db, calm=calm):
                 cont = None
             elif same_place:  # the best match is where the footage already is: play on
                 choice, start = cont_entry, cont_start
@@ -589,10 +614,23 @@ class Engine:
             if s.align_jumps:
                 start = self._aligned_start(start, choice)
         source = int(self.entry_source[choice])
+        # Live, a grain after silence, or a jump on the input's attack, starts at full level
+        # and cuts what still sounds, instead of rising over half a grain: the output's onset
+        # follows the input's within a hop, as sharp (a drum's hit, a noise burst's first
+        # 20 ms). Not when the output is led (a render's lead, which already starts every
+        # grain a reaction time earlier than decided): there it would sound before the
+        # input's attack, where the rise of an ordinary grain meets it.
+        attack = self._lead < self.hop and (
+            now - self._last_start >= self.player.length
+            or (cont is None and input_rise_db >= _ATTACK_DB)
+        )
         gain = 1.0
         if s.level_mode == "compensate":
-            gain = self._compensating_gain(start, source, jump=cont is None)
-        self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
+            gain = self._compensating_gain(start, source, jump=cont is None, attack=attack)
+        self.player.start(
+            start, source_end=int(self.source_grain_end[source]), gain=gain, attack=attack
+        )
+        self._last_start = now
         self._playhead = start
         st.distance = choice_dist
         st.source = source
@@ -739,9 +777,16 @@ class Engine:
             d += self.settings.level_weight * abs(float(self.levels_db[entry]) - level_db) / 10
         return d
 
-    def _recent_input_db(self) -> float:
-        """Level of the input's last ``level_window`` samples, dBFS."""
+    def _recent_input_db(self, *, since_onset: bool = False) -> float:
+        """Level of the input's last ``level_window`` samples, dBFS; with ``since_onset``, of
+        those from the first 16 that come within 20 dB of the loudest 16: the first decision
+        after an onset may hear 1 ms of it, and the quiet before must not count."""
         recent = self.stream.latest_window()[-self._level_window_analysis :]
+        if since_onset and recent.size >= 32:
+            parts = recent[recent.size % 16 :].reshape(-1, 16)
+            power = np.einsum("ij,ij->i", parts, parts)
+            first = int(np.argmax(power >= 0.01 * power.max()))
+            return _db(float(power[first:].sum()) / (16 * (power.size - first)))
         return _db(float(np.dot(recent, recent)) / recent.size)
 
     def _recent_source_db(self, start: int, *, source: int, default_db: float = -120.0) -> float:
@@ -752,13 +797,47 @@ class Engine:
             return default_db
         return _db(float(np.dot(before, before.astype(np.float32))) / (32768.0**2 * before.size))
 
-    def _runs_into_silence(self, start: int, entry: int, level_db: float) -> bool:
-        """Whether continuing from ``start`` would fade the output out under a sounding
-        input (:meth:`_falls_silent`) and the footage is no closer match than a typical one:
-        footage that is the input's own sound knows when it ends, so it plays on."""
-        if not self._falls_silent(start, int(self.entry_source[entry])):
+    def _runs_into_a_change(self, start: int, entry: int, level_db: float, *, calm: bool) -> bool:
+        """Whether continuing from ``start`` would play what the input does not: fade the
+        output out under a sounding input (:meth:`_falls_silent`), or, while the input has
+        no attack (``calm``), bring the footage's next one (:meth:`_rise_ahead_db`). Not when
+        the footage is a closer match than a typical one: footage that is the input's own
+        sound knows what comes next, so it plays on."""
+        source = int(self.entry_source[entry])
+        if not (
+            self._falls_silent(start, source)
+            or (calm and self._rise_ahead_db(start, source) >= _ATTACK_DB)
+        ):
             return False
         return self._continuation_distance(start, entry, level_db)[0] > self.typical_distance
+
+    def _input_rise_db(self) -> tuple[float, float]:
+        """How much louder the input's newest part of a grain's eight is than the louder and
+        than the quieter of the three before it, dB: the first says an attack is under way,
+        the second that the input is not calm (a swell, a note after a dip, rises too)."""
+        part = self.player.length // 8
+        window = self.stream.latest_window()
+        if window.size < 4 * part:
+            return 0.0, 0.0
+        parts = window[-4 * part :].reshape(4, part)
+        power = np.einsum("ij,ij->i", parts, parts)
+        newest = _db(float(power[3]) / part)
+        return newest - _db(float(power[:3].max()) / part), newest - _db(
+            float(power[:3].min()) / part
+        )
+
+    def _rise_ahead_db(self, start: int, source: int) -> float:
+        """:meth:`Corpus.rise_ahead_db` for a grain from any store sample (a continuation's
+        falls between entries): its loudest part of eight against the louder of its first
+        and the one before it, every 4th sample."""
+        part = self.player.length // 8
+        lo, hi = int(self.source_grain0[source]), int(self.source_grain_end[source])
+        if start - part < lo or start + 8 * part > hi:
+            return 0.0
+        parts = self.grains[start - part : start + 8 * part : 4].reshape(9, -1)
+        power = np.einsum("ij,ij->i", parts, parts, dtype=np.float64)
+        before = max(float(power[0]), float(power[1]))
+        return _db(float(power[2:].max())) - _db(before)
 
     def _falls_silent(self, start: int, source: int) -> bool:
         """Whether a grain from store sample ``start`` ends in silence (its second half below
@@ -774,7 +853,9 @@ class Engine:
         power = float(np.dot(tail, tail.astype(np.float32))) / (32768.0**2 * tail.size)
         return _db(power) < self.settings.gate_db
 
-    def _compensating_gain(self, start: int, source: int, *, jump: bool) -> float:
+    def _compensating_gain(
+        self, start: int, source: int, *, jump: bool, attack: bool = False
+    ) -> float:
         """Gain that brings the footage to the input's level, like for like: the input's
         last ``level_window`` samples against the source's last ones before ``start``, so an
         exact match plays at gain 1 and the output's loudness follows the input within a hop.
@@ -782,12 +863,13 @@ class Engine:
         Limited to ±max_gain_db; after a jump (and for any boost) to what keeps the grain
         itself no more than 6 dB above the input (a grain starting on an onset after a quiet
         moment must not be boosted by that quietness); and to what keeps its peak below full
-        scale.
+        scale. An ``attack`` grain follows the input since its onset, not its whole last hop
+        (:meth:`_recent_input_db`): it holds that gain at full weight for a hop.
         """
         stop = min(start + self.player.length, int(self.source_grain_end[source]))
         if stop <= start:
             return 0.0
-        input_db = self._recent_input_db()
+        input_db = self._recent_input_db(since_onset=attack)
         source_db = self._recent_source_db(start, source=source, default_db=input_db)
         limit = self.settings.max_gain_db
         gain_db = min(max(input_db - source_db, -limit), limit)

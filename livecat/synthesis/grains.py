@@ -6,6 +6,25 @@ import numpy as np
 
 from livecat.errors import ParameterError
 
+#: Samples over which an attack grain rises and the grains it cuts fall (1 ms at 48 kHz):
+#: short enough to keep a drum's attack, long enough not to click.
+ATTACK_FADE = 48
+
+
+def attack_window(*, hop: int, overlap: int) -> np.ndarray:
+    """The window of a grain that starts a run: at full level at once (after a 1 ms fade-in)
+    instead of rising over half a grain. It is the sum of the windows of the grains that
+    would have started before it, so the grains that follow it a hop apart still sum to 1:
+    a run of continuations from an attack plays the footage exactly, its attack included."""
+    window = grain_window(hop=hop, overlap=overlap)
+    length = window.size
+    full = window.copy()
+    for j in range(1, overlap):
+        full[: length - j * hop] += window[j * hop :]
+    fade = min(ATTACK_FADE, length)
+    full[:fade] *= np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
+    return full
+
 
 def grain_window(*, hop: int, overlap: int) -> np.ndarray:
     """Periodic Hann window of ``hop * overlap`` samples scaled so that copies spaced ``hop``
@@ -40,28 +59,45 @@ class GrainPlayer:
     def __init__(self, grains: np.ndarray, *, hop: int, overlap: int, max_block: int) -> None:
         self.grains = grains
         self.window = grain_window(hop=hop, overlap=overlap)
+        self.attack = attack_window(hop=hop, overlap=overlap)
         self.length = self.window.size
+        fade = min(ATTACK_FADE, self.length)
+        self._fall = np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32) ** 2
         self.voices = overlap + 1
         self._start = np.zeros(self.voices, np.int64)  # first store sample of the grain
         self._end = np.zeros(self.voices, np.int64)  # store sample where its source ends
         self._pos = np.full(self.voices, self.length, np.int64)  # samples played; length = idle
         self._gain = np.zeros(self.voices, np.float32)
+        self._attack = np.zeros(self.voices, bool)  # plays the attack window
+        self._cut = np.full(self.voices, -1, np.int64)  # samples into its fall-out; -1: none
         self._next = 0
         self._scratch = np.zeros(max_block, np.float32)
         self.max_block = max_block
 
     def reset(self) -> None:
         self._pos[:] = self.length
+        self._cut[:] = -1
         self._next = 0
 
-    def start(self, store_sample: int, *, source_end: int, gain: float) -> None:
-        """Begin a grain at the next rendered sample, reading the store from ``store_sample``."""
+    def start(
+        self, store_sample: int, *, source_end: int, gain: float, attack: bool = False
+    ) -> None:
+        """Begin a grain at the next rendered sample, reading the store from ``store_sample``.
+
+        ``attack``: the grain starts at full level (:func:`attack_window`) and the grains
+        still sounding fall out within :data:`ATTACK_FADE` samples, as a new hit cuts the
+        ring of the last one."""
+        if attack:
+            sounding = (self._pos < self.length) & (self._cut < 0)
+            self._cut[sounding] = 0
         v = self._next
         self._next = (v + 1) % self.voices
         self._start[v] = store_sample
         self._end[v] = source_end
         self._pos[v] = 0
         self._gain[v] = gain
+        self._attack[v] = attack
+        self._cut[v] = -1
 
     def active(self) -> int:
         return int(np.count_nonzero(self._pos < self.length))
@@ -78,14 +114,27 @@ class GrainPlayer:
             count = min(n, self.length - pos)
             src = int(self._start[v]) + pos
             avail = max(0, min(count, int(self._end[v]) - src))
+            cut = int(self._cut[v])
+            if cut >= 0:  # falling out: what is left of the fall, then silence
+                count = min(count, self._fall.size - cut)
+                avail = min(avail, count)
             if avail:
                 scratch = self._scratch[:avail]
+                window = self.attack if self._attack[v] else self.window
                 np.multiply(
                     self.grains[src : src + avail],
-                    self.window[pos : pos + avail],
+                    window[pos : pos + avail],
                     out=scratch,
                     casting="unsafe",
                 )
+                if cut >= 0:
+                    scratch *= self._fall[cut : cut + avail]
                 scratch *= self._gain[v] / 32768.0
                 out[:avail] += scratch
+            if cut >= 0:
+                self._cut[v] = cut + count
+                if cut + count >= self._fall.size:
+                    self._pos[v] = self.length  # fallen out: idle
+                    self._cut[v] = -1
+                    continue
             self._pos[v] = pos + count
