@@ -517,7 +517,11 @@ class Engine:
                 st.brightness = max(0.0, st.brightness - self._fade_step)
             elif s.gate_mode == "idle":
                 self._show(s.idle_entry if 0 <= s.idle_entry < self._count else -1)
-            self._playhead = -1
+            # The footage's time runs on under the gate, unplayed: after a pause, going on
+            # where the footage is now is a candidate like any other (a cut of the corpus's
+            # own sound pauses where its footage does, and comes back in the right place).
+            if self._playhead >= 0:
+                self._playhead += self.hop
             return
         gate_was_open, self._gate_open = self._gate_open, True
         st.gated = False
@@ -592,18 +596,10 @@ class Engine:
                 # best candidate's distance plus a continuity share of the corpus's typical
                 # near-match distance (so two near-perfect matches do not trade places).
                 jump_cost = choice_dist + s.continuity * self.typical_distance
-                # The stored entries around the playhead bound the continuation's distance
-                # well enough when it is far off either way; only a close call pays for the
-                # exact descriptor of the playhead's window.
-                rough = min(
-                    self._distance(e, level_db)
-                    for e in (cont_entry, cont_entry + 1)
-                    if e < self._count and self.entry_source[e] == self.entry_source[cont_entry]
-                )
-                if rough * (1.0 - s.continuity) > 3.0 * jump_cost:
-                    cont_dist = rough
-                else:
-                    cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
+                # Always the exact descriptor of the playhead's window: the stored entries
+                # around it, 40 ms apart, are no bound in fast sound (a plosive), where
+                # they judged the footage's own continuation far off and jumped away.
+                cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
                 if cont_dist * (1.0 - s.continuity) <= jump_cost:
                     choice, choice_dist, start = cont_entry, cont_dist, cont_start
                 else:
@@ -612,7 +608,8 @@ class Engine:
             st.jumps += 1
             self._last_jump[choice] = now
             if s.align_jumps:
-                start = self._aligned_start(start, choice)
+                # Just after the gate the playhead ran on unplayed: no grain to be in phase with.
+                start = self._aligned_start(start, choice, in_phase=gate_was_open)
         source = int(self.entry_source[choice])
         # Live, a grain after silence, or a jump on the input's attack, starts at full level
         # and cuts what still sounds, instead of rising over half a grain: the output's onset
@@ -682,12 +679,12 @@ class Engine:
     def _forget_continuations(self) -> None:
         self._cont_first, self._cont_source, self._cont_rows = -1, -1, 0
 
-    def _aligned_start(self, start: int, entry: int) -> int:
+    def _aligned_start(self, start: int, entry: int, *, in_phase: bool = True) -> int:
         """Where a jump's grain should really start: near the entry, in time with the input
         (:meth:`_onset_aligned`), then in phase with the grain it takes over from
         (:meth:`_phase_aligned`)."""
         start = self._onset_aligned(start, entry)
-        return self._phase_aligned(start, entry)
+        return self._phase_aligned(start, entry) if in_phase else start
 
     def _onset_aligned(self, start: int, entry: int) -> int:
         """Slide a jump's grain start, up to half the entry spacing either way, to where the
