@@ -593,6 +593,7 @@ class TransientFigures:
     latency_one_s: np.ndarray  # the same from the detector's own frames alone
     doubled: np.ndarray  # per true onset, further output onsets within its reach
     stray_after_s: np.ndarray  # per output onset within no onset's reach: since the last one
+    stray_last: np.ndarray  # and which true onset that was (-1: none)
     loud_s: np.ndarray  # per true onset, to the first output sample above 0.02 (nan: none)
 
 
@@ -643,7 +644,7 @@ def _transient_figures(out: np.ndarray, onsets_s: np.ndarray) -> TransientFigure
     stray = found[owner < 0]
     last = np.searchsorted(onsets_s, stray) - 1
     after = np.where(last >= 0, stray - onsets_s[np.maximum(last, 0)], np.inf)
-    return TransientFigures(latency, latency_one, doubled, after, loud)
+    return TransientFigures(latency, latency_one, doubled, after, last, loud)
 
 
 def _measure_transients(corpus, server: str, played: TransientInput, *, lead_s: float) -> dict:
@@ -658,7 +659,7 @@ def _measure_transients(corpus, server: str, played: TransientInput, *, lead_s: 
         engine_settings=EngineSettings(lead_s=lead_s),
         settings=LiveSettings(blocksize=BLOCK),
     )
-    out_path = played.path.with_name("recorded.npy")
+    out_path = played.path.with_name(f"recorded-lead-{lead_s * 1000:g}ms.npy")
     player.start()
     try:
         client = _run_client(
@@ -765,8 +766,8 @@ def _transient_report(label: str, run: dict, played: TransientInput) -> list[tup
             for i in slowest
         )
         + f"\n  output onsets further than {TRANSIENT_REACH_S * 1000:.0f} ms from any input "
-        f"onset, by time since the last one: livecat {_stray_summary(lc.stray_after_s)}; "
-        f"pass-through {_stray_summary(pt.stray_after_s)}\n"
+        f"onset, in [150,300), [300,500) and >= 500 ms after the last one: livecat "
+        f"{_stray_summary(lc, kinds)}; pass-through {_stray_summary(pt, kinds)}\n"
         f"  bursts, first output sample above 0.02 (the other live onset-to-grain measure): "
         f"livecat p50 {_ms(lc.loud_s[burst], 50):.1f} ms, max {_ms(lc.loud_s[burst], 100):.1f} "
         f"ms; pass-through p50 {_ms(pt.loud_s[burst], 50):.1f} ms"
@@ -774,20 +775,18 @@ def _transient_report(label: str, run: dict, played: TransientInput) -> list[tup
     return rows
 
 
-def _stray_summary(after_s: np.ndarray) -> str:
-    """A count of output onsets that answer no input onset, by how long after one they come."""
+def _stray_summary(f: TransientFigures, kinds: np.ndarray) -> str:
+    """A count of output onsets that answer no input onset, by how long after one they come
+    and whether that one was a hit or a burst."""
     edges = (TRANSIENT_REACH_S, 0.3, 0.5, np.inf)
-    counts, _ = np.histogram(after_s, bins=edges)
-    return (
-        f"{after_s.size} ("
-        + ", ".join(
-            f"[{a * 1000:.0f},{b * 1000:.0f}) ms {c}"
-            if np.isfinite(b)
-            else f">={a * 1000:.0f} ms {c}"
-            for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)
+    parts = []
+    for name, after_burst in (("after hits", False), ("after bursts", True)):
+        mask = (f.stray_last >= 0) & (
+            (kinds[np.maximum(f.stray_last, 0)] == "burst") == after_burst
         )
-        + ")"
-    )
+        counts, _ = np.histogram(f.stray_after_s[mask], bins=edges)
+        parts.append(f"{name} " + " ".join(str(c) for c in counts))
+    return f"{f.stray_after_s.size} ({', '.join(parts)})"
 
 
 def bench_live_transients(
