@@ -14,7 +14,12 @@ window (Xvfb), on a 1,000,000-entry synthetic corpus.
   own xrun count. The run is cut into ``--rounds`` segments that take turns (pass-through,
   then each livecat configuration, then again), so a noisy minute on a shared machine
   falls on both sides instead of deciding the comparison;
-- picture latency: a block's arrival in the callback to its image being shown, p50/p99.
+- picture latency: a block's arrival in the callback to its image being shown, p50/p99;
+- with ``--transients`` (or alone, ``--transients-only``): onset-to-grain for drum hits and
+  noise bursts on the drum corpus of bench/percussion.py, livecat with its default settings
+  beside a pass-through client and one delayed by a known amount, all played the same sound at
+  once; output onsets found by percussion.py's detector (``--no-attack-too`` adds livecat
+  without attack grains). See :func:`bench_live_transients`.
 
 Both matchers are measured: ``worker`` (livecat's default: decisions on a matcher thread, a
 one-block hand-off) and ``callback`` (the engine inside the audio callback). Both audio paths
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,17 +129,26 @@ def _client_feed(server: str, prefix: str, seconds: float) -> dict:
     }
 
 
-def _client_passthrough(server: str, seconds: float) -> dict:
-    """A plain pass-through JACK client named like PortAudio's, for ``seconds``."""
+def _client_passthrough(server: str, seconds: float, delay_ms: float = 0.0) -> dict:
+    """A plain pass-through JACK client named like PortAudio's, for ``seconds``. With
+    ``delay_ms``, named ``delayed-<ms>ms`` and its output that much later: a latency the
+    measures must find."""
     import jack
 
-    client = jack.Client("passthrough", servername=server, no_start_server=True)
+    name = f"delayed-{delay_ms:g}ms" if delay_ms else "passthrough"
+    client = jack.Client(name, servername=server, no_start_server=True)
     inp = client.inports.register("in_0")
     outp = client.outports.register("out_0")
+    pending = [np.zeros(int(round(delay_ms * SR / 1000)), np.float32)]
 
     @client.set_process_callback
     def process(frames: int) -> None:
-        outp.get_array()[:] = inp.get_array()
+        if not delay_ms:
+            outp.get_array()[:] = inp.get_array()
+            return
+        line = np.concatenate([pending[0], inp.get_array()])
+        outp.get_array()[:] = line[:frames]
+        pending[0] = line[frames:]
 
     client.activate()
     print("ready", flush=True)
@@ -427,6 +442,439 @@ def _report(args, *, seconds: float, rounds: int, pt_latency, pt_feed: dict, run
             )
 
 
+# -- transients: drum hits and noise bursts, onset to grain ---------------------------------------
+# Isolated hits of the Power kit (the drum benchmark's goal kit) into livecat on the drum
+# corpus, then noise bursts after silence. Each hit's latency: its true onset (sample-accurate,
+# see _transient_input) to the first onset percussion.detect_onsets finds in the recorded
+# output within TRANSIENT_REACH_S. A pass-through client, and one delayed by a known amount (the
+# measure must see that amount), are played the same sound at the same time by the same client.
+TRANSIENT_REACH_S = 0.15  # no output onset this soon after a hit: a miss
+# The detector's 10 ms frames report an onset up to about a frame before its first sample (to
+# -9 ms on these hits): the search starts this long before the hit, or a pass-through's
+# output, one period late, could be missed.
+TRANSIENT_EARLY_S = 0.01
+TRANSIENT_GOAL_MS = 15.0  # the issue's goal: livecat <= pass-through + 15 ms
+DELAY_MS = 20.0  # the delayed pass-through
+BURSTS = 8
+NO_ATTACK_LEAD_S = 0.025  # a lead of a hop or more: the engine starts no attack grains
+TRANSIENT_PREFIXES = ("PortAudio", "passthrough", f"delayed-{DELAY_MS:g}ms")
+
+
+@dataclass
+class TransientInput:
+    path: Path  # the sound played, .npy
+    onsets_s: np.ndarray  # true onsets
+    kinds: list[str]  # per onset: the hit's class, or "burst"
+
+
+def _power_hits() -> list[tuple[float, int, int]]:
+    """6 hits per class 0.65-0.75 s apart ("0.7 s", varied so that hits fall at every phase of
+    the engine's 10.7 ms hop and of the detector's 10 ms frames)."""
+    import percussion
+
+    return percussion.isolated_hits(
+        {c: list(n) for c, n in percussion.CLASS_NOTES.items()},
+        per_class=6,
+        gap_s=(0.65, 0.75),
+        start_s=0.5,
+        seed=4,
+    )
+
+
+def _transient_input(work: Path) -> TransientInput:
+    """The Power-kit hits (rendered once), then :data:`BURSTS` noise bursts of 0.25 s, each
+    after 0.50-0.51 s of silence.
+
+    A hit's true onset is the first sample above -40 dB of its peak in the hit rendered alone
+    at the same time: FluidSynth renders a note on the same samples alone or in company (2-5 ms
+    after its note-on), while in the sequence the hit before still rings above -40 dB of a soft
+    hat. A burst's is its first sample."""
+    import mediagen
+    import percussion
+
+    d = work / "live-transients"
+    d.mkdir(parents=True, exist_ok=True)
+    kit = percussion.TARGET_KITS[0][1]
+    hits = _power_hits()
+    truth_file = d / "power-isolated-onsets.json"
+    truth = json.loads(truth_file.read_text()) if truth_file.exists() else {}
+    if truth.get("hits") != [list(h) for h in hits]:  # made for other hits: all afresh
+        (d / "power-isolated.wav").unlink(missing_ok=True)
+        onsets = []
+        for hit in hits:
+            alone = mediagen.render_drum_hits([hit], kit=kit, path_wav=d / "alone.wav", sr_hz=SR)
+            onsets.append(int(np.flatnonzero(np.abs(alone) > 0.01 * np.abs(alone).max())[0]))
+        (d / "alone.wav").unlink()
+        truth = {"hits": [list(h) for h in hits], "onset_samples": onsets}
+        truth_file.write_text(json.dumps(truth))
+    drums = percussion._drums_wav(d / "power-isolated.wav", hits, kit)
+    rng = np.random.default_rng(0)
+    pieces, onsets = [drums], [n / SR for n in truth["onset_samples"]]
+    at = drums.size  # ends 1.5 s after the last hit: the cymbals have rung out
+    for _ in range(BURSTS):
+        # 0.5 s of silence and up to a hop more: bursts at every phase of the engine's hop
+        # and the detector's frames, as the hits are.
+        gap = SR // 2 + int(rng.integers(0, 512))
+        pieces += [np.zeros(gap), 0.5 * rng.standard_normal(SR // 4)]
+        onsets.append((at + gap) / SR)
+        at += gap + SR // 4
+    pieces.append(np.zeros(SR // 2))
+    path = d / "played.npy"
+    np.save(path, np.concatenate(pieces).astype(np.float32))
+    kinds = [percussion.NOTE_CLASS[note] for _, note, _ in hits] + ["burst"] * BURSTS
+    return TransientInput(path, np.array(onsets), kinds)
+
+
+def _client_transients(server: str, prefixes: list[str], sound_path: str, out_path: str) -> dict:
+    """Play the sound at ``sound_path`` into every client of ``prefixes`` at once and record
+    each one's first output into ``out_path`` (.npy, one row per client): sample i of a row is
+    what came out in the cycle that played input sample i, so the rows line up with the input
+    and with each other."""
+    import jack
+
+    sound = np.load(sound_path)
+    client = jack.Client("livecat-transients", servername=server, no_start_server=True)
+    out = client.outports.register("out")
+    ins = [client.inports.register(f"in_{i}") for i in range(len(prefixes))]
+    recorded = np.zeros((len(prefixes), sound.size + SR // 2), np.float32)
+    pos = [-1]  # -1: not playing yet
+    xruns = [0]
+
+    @client.set_process_callback
+    def process(frames: int) -> None:
+        buf = out.get_array()
+        buf[:] = 0.0
+        p = pos[0]
+        if p < 0:
+            return
+        n = max(0, min(frames, sound.size - p))
+        buf[:n] = sound[p : p + n]
+        n = max(0, min(frames, recorded.shape[1] - p))
+        for row, port in zip(recorded, ins, strict=True):
+            row[p : p + n] = port.get_array()[:n]
+        pos[0] = p + frames
+
+    @client.set_xrun_callback
+    def xrun(delay_usecs: float) -> None:
+        xruns[0] += 1
+
+    client.activate()
+    try:
+        deadline = time.monotonic() + 20
+        for prefix, inp in zip(prefixes, ins, strict=True):
+            while not (
+                client.get_ports(f"{prefix}:in", is_audio=True, is_input=True)
+                and client.get_ports(f"{prefix}:out", is_audio=True, is_output=True)
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{prefix}'s JACK ports did not appear")
+                time.sleep(0.1)
+            target_in = client.get_ports(f"{prefix}:in", is_audio=True, is_input=True)[0]
+            for other in client.get_all_connections(target_in):  # PortAudio's system links
+                client.disconnect(other, target_in)
+            client.connect(out, target_in)
+            client.connect(client.get_ports(f"{prefix}:out", is_audio=True, is_output=True)[0], inp)
+        time.sleep(1.0)  # every client running on silence
+        pos[0] = 0
+        while pos[0] < recorded.shape[1]:
+            time.sleep(0.1)
+    finally:
+        client.deactivate()
+        client.close()
+    np.save(out_path, recorded)
+    return {"server_xruns": xruns[0]}
+
+
+@dataclass
+class TransientFigures:
+    """One client's output against the input's true onsets."""
+
+    latency_s: np.ndarray  # per true onset, averaged over DETECTOR_PHASES (nan: a miss)
+    latency_one_s: np.ndarray  # the same from the detector's own frames alone
+    doubled: np.ndarray  # per true onset, further output onsets within its reach
+    stray_after_s: np.ndarray  # per output onset within no onset's reach: since the last one
+    stray_last: np.ndarray  # and which true onset that was (-1: none)
+    loud_s: np.ndarray  # per true onset, to the first output sample above 0.02 (nan: none)
+
+
+# The detector's 10 ms frames quantise an onset to its frame: after silence it is reported
+# 1.6 to 11.6 ms before a noise burst's first sample depending on where the burst falls in its
+# frame, so a pass-through's 5.3 ms can read as 0 or as 10. Running it again on the output
+# shifted by a quarter frame at a time and averaging takes that jitter out (the detector's own
+# offset stays: it shows on the input itself).
+DETECTOR_PHASES = 4
+
+
+def _first_onsets(found: np.ndarray, onsets_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per true onset, the first found onset's lag within reach (nan: none), and the index
+    of every found onset within some true onset's reach (-1: none; the first such onset)."""
+    lag = np.full(onsets_s.size, np.nan)
+    owner = np.full(found.size, -1)
+    for i, t in enumerate(onsets_s):
+        near = np.flatnonzero((found >= t - TRANSIENT_EARLY_S) & (found <= t + TRANSIENT_REACH_S))
+        if near.size:
+            lag[i] = found[near[0]] - t
+            owner[near[owner[near] < 0]] = i
+    return lag, owner
+
+
+def _transient_figures(out: np.ndarray, onsets_s: np.ndarray) -> TransientFigures:
+    """One recorded output against the input's true onsets."""
+    import percussion
+
+    frame = int(round(0.01 * SR))  # the detector's hop
+    lags = []
+    for k in range(DETECTOR_PHASES):
+        shift = k * frame // DETECTOR_PHASES
+        found = percussion.detect_onsets(np.concatenate([np.zeros(shift, out.dtype), out]))
+        lags.append(_first_onsets(found - shift / SR, onsets_s)[0])
+    found = percussion.detect_onsets(out)
+    latency_one, owner = _first_onsets(found, onsets_s)
+    # A miss as the detector alone sees it; otherwise the mean over the phases that found one.
+    with np.errstate(invalid="ignore"):
+        latency = np.where(np.isnan(latency_one), np.nan, np.nanmean(lags, axis=0))
+    found_one = (~np.isnan(latency_one)).astype(int)
+    doubled = np.bincount(owner[owner >= 0], minlength=onsets_s.size) - found_one
+    loud = np.full(onsets_s.size, np.nan)
+    for i, t in enumerate(onsets_s):
+        start = int(round(t * SR))
+        above = np.flatnonzero(np.abs(out[start : start + int(TRANSIENT_REACH_S * SR)]) > 0.02)
+        if above.size:
+            loud[i] = above[0] / SR
+    stray = found[owner < 0]
+    last = np.searchsorted(onsets_s, stray) - 1
+    after = np.where(last >= 0, stray - onsets_s[np.maximum(last, 0)], np.inf)
+    return TransientFigures(latency, latency_one, doubled, after, last, loud)
+
+
+def _measure_transients(corpus, server: str, played: TransientInput, *, lead_s: float) -> dict:
+    """livecat on ``corpus`` with default settings (but ``lead_s``), the pass-through and the
+    delayed pass-through, all played the transient input at once; their figures by client."""
+    from livecat.live import LivePlayer, LiveSettings
+    from livecat.live.player import LATE_GRAINS
+    from livecat.synthesis import EngineSettings
+
+    player = LivePlayer(
+        corpus,
+        engine_settings=EngineSettings(lead_s=lead_s),
+        settings=LiveSettings(blocksize=BLOCK),
+    )
+    out_path = played.path.with_name(f"recorded-lead-{lead_s * 1000:g}ms.npy")
+    player.start()
+    try:
+        client = _run_client(
+            "transients",
+            server,
+            *("--prefixes", ",".join(TRANSIENT_PREFIXES)),
+            *("--sound", str(played.path), "--out", str(out_path)),
+        )
+        info = _result(client, timeout=120)
+        counts = {"xruns": player.xruns(), "late": int(player.counters[LATE_GRAINS])}
+    finally:
+        player.stop()
+        player.close()
+    if not isinstance(info, dict) or "server_xruns" not in info:
+        raise RuntimeError("the transient client gave no result")
+    recorded = np.load(out_path)
+    figures = {
+        name: _transient_figures(row, played.onsets_s)
+        for name, row in zip(("livecat", "pass-through", "delayed"), recorded, strict=True)
+    }
+    return {"figures": figures, **counts, **info}
+
+
+def _ms(values: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of the found values, ms (nan when none)."""
+    found = values[~np.isnan(values)]
+    return float(np.percentile(found, q) * 1000) if found.size else float("nan")
+
+
+def _difference_ms(figures: dict, mask: np.ndarray, *, one: bool = False) -> tuple[float, ...]:
+    """livecat's and the pass-through's p50 and p90 over ``mask``, and the differences (ms);
+    ``one``: from the detector's own frames alone."""
+    lc, pt = (
+        getattr(figures[k], "latency_one_s" if one else "latency_s")[mask]
+        for k in ("livecat", "pass-through")
+    )
+    lc50, lc90, pt50, pt90 = _ms(lc, 50), _ms(lc, 90), _ms(pt, 50), _ms(pt, 90)
+    return lc50, lc90, pt50, pt90, lc50 - pt50, lc90 - pt90
+
+
+def _transient_report(label: str, run: dict, played: TransientInput) -> list[tuple[str, str]]:
+    """Print one run's figures; its summary rows."""
+    figures: dict[str, TransientFigures] = run["figures"]
+    kinds = np.array(played.kinds)
+    groups = {"drum hits": kinds != "burst", "bursts": kinds == "burst"}
+    names = {
+        "input": "input itself",
+        "livecat": "livecat",
+        "pass-through": "pass-through",
+        "delayed": f"pass-through + {DELAY_MS:g} ms",
+    }
+    print(
+        f"\n[{label}] livecat: {run['xruns']} blocks flagged, {run['late']} late grains; "
+        f"{run['server_xruns']} server xruns while the sound played"
+    )
+    print(
+        f"  {'onset-to-grain, ms':<34}{'p50':>7}{'p90':>7}{'min':>7}{'max':>7}{'misses':>9}"
+        f"{'doubled':>9}   (doubled: more output onsets within {TRANSIENT_REACH_S * 1000:.0f} ms)"
+    )
+    rows = []
+    for group, mask in groups.items():
+        for key, name in names.items():
+            f = figures[key]
+            lat = f.latency_s[mask]
+            misses = int(np.isnan(lat).sum())
+            print(
+                f"  {group + ', ' + name:<34}{_ms(lat, 50):7.1f}{_ms(lat, 90):7.1f}"
+                f"{_ms(lat, 0):7.1f}{_ms(lat, 100):7.1f}{f'{misses}/{lat.size}':>9}"
+                f"{int(f.doubled[mask].sum()):>9}"
+            )
+        lc50, lc90, pt50, pt90, d50, d90 = _difference_ms(figures, mask)
+        *_, one50, one90 = _difference_ms(figures, mask, one=True)
+        delayed = _ms(figures["delayed"].latency_s[mask], 50) - pt50
+        met = "met" if max(d50, d90) <= TRANSIENT_GOAL_MS else "not met"
+        print(
+            f"  {group}: livecat - pass-through p50 {d50:+.1f} ms, p90 {d90:+.1f} ms (goal <= "
+            f"+{TRANSIENT_GOAL_MS:g} ms: {met}); from the detector's frames alone {one50:+.1f}, "
+            f"{one90:+.1f} ms; the {DELAY_MS:g} ms delayed pass-through reads {delayed:+.1f} ms"
+        )
+        rows += [
+            (f"live {group} onset-to-grain p50 / p90, {label}", f"{lc50:.1f} / {lc90:.1f} ms"),
+            (f"live {group} onset-to-grain p50 / p90, pass-through", f"{pt50:.1f} / {pt90:.1f} ms"),
+            (
+                f"live {group} livecat - pass-through p50 / p90, {label} (goal <= +15 ms)",
+                f"{d50:+.1f} / {d90:+.1f} ms",
+            ),
+            (
+                f"live {group} misses, {label}",
+                f"{np.isnan(figures['livecat'].latency_s[mask]).mean():.1%}",
+            ),
+        ]
+    lc, pt = figures["livecat"], figures["pass-through"]
+    by_class = ", ".join(
+        f"{c} {_ms(lc.latency_s[kinds == c], 50):.1f}"
+        for c in dict.fromkeys(k for k in played.kinds if k != "burst")
+    )
+    slowest = np.argsort(np.nan_to_num(lc.latency_s, nan=np.inf))[::-1][:4]
+    burst = groups["bursts"]
+    print(
+        f"  livecat p50 by class (ms): {by_class}; slowest: "
+        + ", ".join(
+            f"{kinds[i]} at {played.onsets_s[i]:.2f} s "
+            + ("missed" if np.isnan(lc.latency_s[i]) else f"{lc.latency_s[i] * 1000:.1f} ms")
+            for i in slowest
+        )
+        + f"\n  output onsets further than {TRANSIENT_REACH_S * 1000:.0f} ms from any input "
+        f"onset, in [150,300), [300,500) and >= 500 ms after the last one: livecat "
+        f"{_stray_summary(lc, kinds)}; pass-through {_stray_summary(pt, kinds)}\n"
+        f"  bursts, first output sample above 0.02 (the other live onset-to-grain measure): "
+        f"livecat p50 {_ms(lc.loud_s[burst], 50):.1f} ms, max {_ms(lc.loud_s[burst], 100):.1f} "
+        f"ms; pass-through p50 {_ms(pt.loud_s[burst], 50):.1f} ms"
+    )
+    return rows
+
+
+def _stray_summary(f: TransientFigures, kinds: np.ndarray) -> str:
+    """A count of output onsets that answer no input onset, by how long after one they come
+    and whether that one was a hit or a burst."""
+    edges = (TRANSIENT_REACH_S, 0.3, 0.5, np.inf)
+    parts = []
+    for name, after_burst in (("after hits", False), ("after bursts", True)):
+        mask = (f.stray_last >= 0) & (
+            (kinds[np.maximum(f.stray_last, 0)] == "burst") == after_burst
+        )
+        counts, _ = np.histogram(f.stray_after_s[mask], bins=edges)
+        parts.append(f"{name} " + " ".join(str(c) for c in counts))
+    return f"{f.stray_after_s.size} ({', '.join(parts)})"
+
+
+def bench_live_transients(
+    server: str, work: Path, *, no_attack: bool, realtime: bool = False
+) -> list[tuple[str, str]]:
+    """The transient section, on a running JACK server (``server``; ``realtime``: run with
+    -R); its summary rows. ``no_attack``: also livecat with a lead of 25 ms, which starts no
+    attack grains."""
+    import percussion
+
+    from livecat.corpus import Corpus
+
+    started = time.perf_counter()
+    drums = percussion.drum_corpus(work)
+    corpus = Corpus.open(drums.path)
+    played = _transient_input(work)
+    sound = np.load(played.path)
+    hit = np.array(played.kinds) != "burst"
+    print(
+        f"\n== live transients ==\njackd {'-R' if realtime else '--no-realtime'}, dummy "
+        f"backend, {BLOCK} frames at {SR} Hz; "
+        f"livecat (default settings, worker matcher, no display) on the drum corpus "
+        f"({len(corpus)} entries, GM Standard kit); input: {hit.sum()} isolated Power-kit hits "
+        f"(6 per class, 0.65-0.75 s apart), then {BURSTS} noise bursts after 0.5 s of silence "
+        f"({sound.size / SR:.0f} s), played at once into livecat, a pass-through client and one "
+        f"delayed by {DELAY_MS:g} ms.\n"
+        f"true onset: a hit's first sample above -40 dB of its peak (rendered alone), a burst's "
+        f"first sample; output onset: percussion.detect_onsets, the first from "
+        f"{TRANSIENT_EARLY_S * 1000:.0f} ms before to {TRANSIENT_REACH_S * 1000:.0f} ms after, "
+        f"its time averaged over {DETECTOR_PHASES} shifts of the output by a fraction of the "
+        f"detector's 10 ms frame (a miss: none in the unshifted output). 'input itself': the "
+        f"detector's own offset, no client at all",
+        flush=True,
+    )
+    passthroughs = [
+        _run_client("passthrough", server, "--seconds", "86400", "--delay-ms", str(delay))
+        for delay in (0.0, DELAY_MS)
+    ]
+    rows = []
+    try:
+        for p in passthroughs:
+            assert p.stdout is not None
+            p.stdout.readline()  # "ready"
+        runs = [("default", 0.0)] + (
+            [("lead 25 ms, no attack grains", NO_ATTACK_LEAD_S)] if no_attack else []
+        )
+        own = _transient_figures(sound, played.onsets_s)  # the detector on the input itself
+        for label, lead_s in runs:
+            run = _measure_transients(corpus, server, played, lead_s=lead_s)
+            run["figures"]["input"] = own
+            rows += _transient_report(label, run, played)
+    finally:
+        for p in passthroughs:
+            p.terminate()
+            p.wait(timeout=10)
+    print(f"(live transients took {time.perf_counter() - started:.0f} s)")
+    return rows
+
+
+def _print_summary(rows: list[tuple[str, str]]) -> None:
+    print("\n== summary ==")
+    for key, value in rows:
+        print(f"{key:<72} {value}")
+
+
+def _transients_only(args, work: Path) -> int:
+    """The transient section alone: its own JACK server, no X server."""
+    import shutil
+
+    import livehelpers
+
+    if shutil.which("jackd") is None:
+        print("live transients skipped: needs jackd")
+        return 0
+    server = f"livecat-bench-{os.getpid()}"
+    with livehelpers.jack_server(server, realtime=args.realtime) as env:
+        os.environ.update(env)
+        from livecat.live.devices import sounddevice
+
+        _print_summary(
+            bench_live_transients(
+                server, work, no_attack=args.no_attack_too, realtime=args.realtime
+            )
+        )
+        sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--xrun-seconds", type=float, default=60.0)
@@ -464,10 +912,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run jackd with -R (SCHED_FIFO, as on stage) instead of --no-realtime",
     )
+    parser.add_argument(
+        "--transients",
+        action="store_true",
+        help="also measure onset-to-grain for drum hits and noise bursts on the drum corpus",
+    )
+    parser.add_argument(
+        "--transients-only", action="store_true", help="only that (JACK needed, no X server)"
+    )
+    parser.add_argument(
+        "--no-attack-too",
+        action="store_true",
+        help="transients: also measure livecat with a 25 ms lead, which starts no attack "
+        "grains (a check that the measure sees them)",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="PortAudio", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--prefixes", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--sound", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     # Every line reaches a log file as printed: the JACK client's teardown has ended this
     # process without Python's exit, losing whatever was still buffered.
@@ -478,12 +944,18 @@ def main(argv: list[str] | None = None) -> int:
             out = _client_onset(args.server, args.prefix, ONSET_TRIALS)
         elif args.client == "feed":
             out = _client_feed(args.server, args.prefix, args.seconds)
+        elif args.client == "transients":
+            out = _client_transients(args.server, args.prefixes.split(","), args.sound, args.out)
         else:
-            out = _client_passthrough(args.server, args.seconds)
+            out = _client_passthrough(args.server, args.seconds, args.delay_ms)
         print(json.dumps(out), flush=True)
         return 0
 
     import livehelpers
+
+    work = HERE.parent / ".bench-work"
+    if args.transients_only:
+        return _transients_only(args, work)
 
     missing = livehelpers.missing_tools()
     if missing:
@@ -493,7 +965,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from livecat.corpus import Corpus
 
-    work = HERE.parent / ".bench-work"
     corpus = Corpus.open(write_synthetic_corpus(work / "synthetic-1m", entries=1_000_000))
 
     # Index queries alone.
@@ -577,6 +1048,12 @@ def main(argv: list[str] | None = None) -> int:
                 pt_feed=pt_feed,
                 runs=runs,
             )
+            if args.transients:
+                _print_summary(
+                    bench_live_transients(
+                        server, work, no_attack=args.no_attack_too, realtime=args.realtime
+                    )
+                )
             sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
     finally:
         for proc in load:
