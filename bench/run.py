@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                     str(HERE / "live_bench.py"),
                     "--xrun-seconds",
                     str(args.live_seconds),
+                    "--transients",  # onset-to-grain for drum hits and noise bursts
                 ]
             )
             if done.returncode:
