@@ -355,6 +355,11 @@ def test_a_corpus_left_silent_by_its_floor_keeps_the_gate_shut(half_silent_corpu
     assert engine.state.level_db > -15.0 or engine.state.decisions > 0
     assert engine.state.jumps == 0
     assert not out.any()
+    engine.reset()  # as a render runs it: the input announced, worked out in batches
+    engine.precompute_input(target)
+    known = np.zeros_like(target)
+    engine.process(target, known)
+    assert engine.state.jumps == 0 and not known.any()
     # And lowering the gate again brings the footage back into the search.
     engine.apply(EngineSettings())
     out, _ = run(engine, target, 512)

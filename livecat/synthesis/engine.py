@@ -44,7 +44,7 @@ _PHASE_MIN_CORR = 0.5
 # footage that loops exactly, 0.0005-0.002.
 _TYPICAL_FLOOR = 0.02
 # A grain whose loudest part is this much above its start brings an attack (a drum's hit
-# after its tail, a note after a rest); an input this much above its last 10 ms has one.
+# after its tail, a note after a rest); an input this much above its 16 ms before has one.
 _ATTACK_DB = 12.0
 # An input whose newest 5 ms is less than this above its quietest 5 ms of the 16 before is
 # calm: a tail, a held sound, noise (whose parts wander by a dB or two).
@@ -253,9 +253,10 @@ class _KnownInput:
             queries = self.corpus.normalise(descriptors, out=self.queries[first:stop])
             # The index answers a batch many times faster than one query at a time, and its
             # answer to a query does not depend on what came before.
-            labels, sq = self.index.knn_query(queries, k=self.k)
-            self.labels[first:stop] = labels
-            np.sqrt(np.maximum(sq, 0.0), out=self.distances[first:stop])
+            if self.k:  # 0: nothing in the corpus is audible, and the engine stays gated
+                labels, sq = self.index.knn_query(queries, k=self.k)
+                self.labels[first:stop] = labels
+                np.sqrt(np.maximum(sq, 0.0), out=self.distances[first:stop])
             self.ready = stop
 
 
