@@ -174,6 +174,7 @@ class FakeSoundDevice:
     def __init__(self, *, refuse_rate: bool = False) -> None:
         self.opened: list[tuple[str, dict]] = []
         self.refuse_rate = refuse_rate
+        self.fail_with = ""  # a PortAudio error every stream raises, if set
         self.devices = [
             {"name": "Mic", "max_input_channels": 2, "max_output_channels": 0},
             {"name": "Speakers", "max_input_channels": 0, "max_output_channels": 2},
@@ -192,6 +193,8 @@ class FakeSoundDevice:
             def __init__(self, **kwargs):
                 if fake.refuse_rate:
                     raise fake.PortAudioError("Error opening Stream: Invalid sample rate [-9997]")
+                if fake.fail_with:
+                    raise fake.PortAudioError(fake.fail_with)
                 fake.opened.append((kind, kwargs))
 
             def start(self):
@@ -256,6 +259,19 @@ def test_a_refused_rate_says_what_the_device_accepts(corpus, fake_sd):
     message = str(error.value)
     assert "refused 48000 Hz" in message and "input accepts 44100" in message
     assert "jackd -r 48000" in message and "\n" not in message
+
+
+def test_no_sound_device_says_so_and_names_what_to_do(corpus, fake_sd):
+    """On a machine without a sound device PortAudio says "Error querying device -1": the
+    line must say what that means and point to `livecat devices` and --input-file."""
+    fake_sd.fail_with = "Error querying device -1"
+    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
+    with pytest.raises(DeviceError) as error:
+        player.start()
+    player.stop()
+    message = str(error.value)
+    assert "no sound device" in message and "`livecat devices`" in message
+    assert "--input-file" in message and "\n" not in message
 
 
 def test_input_channels_the_device_lacks_are_refused_naming_its_count(corpus, fake_sd):

@@ -782,8 +782,8 @@ class LivePlayer:
                 stream.start()
         except ImportError as exc:
             raise DeviceError(
-                f"--audio rtmixer needs the rtmixer package ({exc}): pip install rtmixer, "
-                "or use --audio python"
+                f"--audio rtmixer needs the rtmixer package ({exc}): "
+                "pip install 'livecat[rt]', or use --audio python"
             ) from None
         except (sd.PortAudioError, ValueError) as exc:
             self.stream_error = str(exc)
@@ -794,6 +794,12 @@ class LivePlayer:
     def _open_error(self, exc: Exception, in_dev: int | None, out_dev: int | None) -> str:
         """A one-line reason, with what would work when the device refused the rate."""
         text = f"cannot open the audio stream: {exc}"
+        if "querying device" in str(exc).lower():  # PortAudio's words for "no such device"
+            return (
+                f"{text}: there is no sound device to open (is a sound server such as JACK "
+                "or PipeWire running?); `livecat devices` lists what there is, and "
+                "--input-file plays a file instead of a microphone"
+            )
         if "sample rate" not in str(exc).lower():
             return text
         rates = []
