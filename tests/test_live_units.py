@@ -250,13 +250,18 @@ def test_stream_kinds_follow_the_options(corpus, fake_sd, tmp_path):
     assert kind == "OutputStream"
 
 
-def test_a_refused_rate_says_what_the_device_accepts(corpus, fake_sd):
-    fake_sd.refuse_rate = True
+def _refusal(corpus) -> str:
+    """The one line a live set that cannot open its stream ends with."""
     player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
     with pytest.raises(DeviceError) as error:
         player.start()
     player.stop()
-    message = str(error.value)
+    return str(error.value)
+
+
+def test_a_refused_rate_says_what_the_device_accepts(corpus, fake_sd):
+    fake_sd.refuse_rate = True
+    message = _refusal(corpus)
     assert "refused 48000 Hz" in message and "input accepts 44100" in message
     assert "jackd -r 48000" in message and "\n" not in message
 
@@ -265,11 +270,7 @@ def test_no_sound_device_says_so_and_names_what_to_do(corpus, fake_sd):
     """On a machine without a sound device PortAudio says "Error querying device -1": the
     line must say what that means and point to `livecat devices` and --input-file."""
     fake_sd.fail_with = "Error querying device -1"
-    player = LivePlayer(corpus, engine_settings=EngineSettings(), settings=LiveSettings())
-    with pytest.raises(DeviceError) as error:
-        player.start()
-    player.stop()
-    message = str(error.value)
+    message = _refusal(corpus)
     assert "no sound device" in message and "`livecat devices`" in message
     assert "--input-file" in message and "\n" not in message
 
