@@ -558,6 +558,34 @@ def test_bad_inputs_are_skipped_with_one_line_each(tmp_path, media):
     assert Corpus.open(target).sources[0].path == str(media["a"][0])
 
 
+def test_quiet_keeps_only_what_was_skipped_before_or_after_the_subcommand(tmp_path, media):
+    """``-q`` drops the per-file lines and the summary, never a skipped input; like ``-v``
+    and ``--debug`` it goes before or after the subcommand."""
+    broken = mediagen.write_broken_files(tmp_path / "broken")
+    inputs = [str(broken["truncated"]), str(media["a"][0])]
+    loud = _livecat("build", *inputs, "-o", str(tmp_path / "loud"))
+    assert "added" in loud.stderr and "built " in loud.stderr, loud.stderr
+    for where, argv in {
+        "before": ["-q", "build", *inputs, "-o", str(tmp_path / "q1")],
+        "after": ["build", *inputs, "-o", str(tmp_path / "q2"), "--quiet"],
+    }.items():
+        result = _livecat(*argv)
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line != "skipped 1 input(s):"]
+        assert lines and all(str(broken["truncated"]) in line for line in lines), (where, lines)
+        assert "added" not in result.stderr and "built " not in result.stderr, where
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    plain = _livecat("info", str(tmp_path / "nothing"))
+    assert plain.stderr == f"livecat: {tmp_path / 'nothing'}: no corpus here\n"
+    nothing = str(tmp_path / "nothing")
+    for argv in (["info", nothing, "--debug"], ["--debug", "info", nothing]):
+        result = _livecat(*argv)
+        assert result.returncode == 1, argv
+        assert "Traceback" in result.stderr and "CorpusError" in result.stderr, argv
+
+
 def test_nothing_indexed_is_an_error_and_leaves_no_corpus(tmp_path):
     broken = mediagen.write_broken_files(tmp_path / "broken")
     result = _livecat("build", *map(str, broken.values()), "-o", str(tmp_path / "c"))

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from livecat.cli import console
 from livecat.cli.stream_options import add_audio_stream_option
 from livecat.corpus import (
     BuildReport,
@@ -104,10 +105,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 class _Progress:
-    """A progress bar on a terminal, one plain line per file otherwise."""
+    """A progress bar on a terminal, one plain line per file otherwise (with ``-q``, only
+    the files skipped)."""
 
     def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
+        self.tty = console.progress_bar_wanted()
         self.bar = None
 
     def progress(self, done: int, total: int, path: Path) -> None:
@@ -124,6 +126,8 @@ class _Progress:
         self.bar.update(done - self.bar.n)
 
     def file_done(self, path: Path, status: str, detail: str) -> None:
+        if console.quiet and status != "skipped":
+            return
         line = f"{status:>9}  {path}: {detail}"
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
@@ -144,12 +148,11 @@ def _summarise(report: BuildReport, verb: str) -> int:
     speed = report.seconds_analysed / report.wall_s if report.wall_s else 0.0
     if not report.changed:
         verb = "nothing to change in"
-    print(
+    console.summary(
         f"{verb} {report.corpus}: {report.entry_count} entries; {len(report.added)} file(s) "
         f"analysed ({report.seconds_analysed:.1f} s of video in {report.wall_s:.1f} s, "
         f"{speed:.1f}x real time), {len(report.unchanged)} unchanged, "
-        f"{len(report.skipped)} skipped",
-        file=out,
+        f"{len(report.skipped)} skipped"
     )
     return 0
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from livecat.cli import output_options
+from livecat.cli import console, output_options
 from livecat.cli.engine_options import (
     add_engine_options,
     add_param_flag,
@@ -511,15 +511,14 @@ def run_live(args: argparse.Namespace) -> int:
     p50, p99 = player.callback_percentiles()
     block_ms = settings.blocksize / player.sr_hz * 1000
     c = player.counters
-    print(
+    console.summary(
         f"livecat: stopped after {player.shared[STREAM_T]:.1f} s: {c[DECISIONS]} decisions, "
         f"{c[JUMPS]} jumps, {player.xruns()} xruns, {c[LATE_GRAINS]} late grains; "
         f"{'feeder' if player.rt is not None else 'callback'} "
-        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block",
-        file=sys.stderr,
+        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms of a {block_ms:.1f} ms block"
     )
     for endpoint in osc:
-        print(f"livecat: {endpoint.summary()}", file=sys.stderr)
+        console.summary(f"livecat: {endpoint.summary()}")
     player.close()
     if player.matcher_error is not None:  # a bug, not a user error: say so and fail
         print(f"livecat: the matcher stopped: {player.matcher_error!r}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from livecat.cli import console
 from livecat.cli.engine_options import add_engine_options, engine_settings
 from livecat.cli.stream_options import add_audio_stream_option, say_which_stream
 from livecat.corpus import Corpus
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     corpus = Corpus.open(args.corpus)
     settings = engine_settings(args)
     bar = None
-    if sys.stderr.isatty():
+    if console.progress_bar_wanted():
         from tqdm import tqdm
 
         bar = tqdm(
@@ -119,12 +120,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(
+    console.summary(
         f"rendered {report.output}: {report.duration_s:.1f} s, {report.images} pictures at "
         f"{report.fps:g} fps, {report.size[0]}x{report.size[1]}, {report.jumps} jumps in "
         f"{report.decisions} decisions, {report.lead_s * 1000:.0f} ms lead; "
-        f"{report.speed:.1f}x real time",
-        file=sys.stderr,
+        f"{report.speed:.1f}x real time"
     )
     say_which_stream(args.target, report.audio_streams, chosen=args.audio_stream, did="rendered")
     if report.gate_never_opened:
