@@ -160,6 +160,33 @@ def test_dump_config_then_config_gives_the_same_set(tmp_path, corpora):
     assert "continuity = 0.45 " in third.stdout and "blocksize = 512" in third.stdout
 
 
+def test_a_set_file_names_corpora_and_setup_paths_relative_to_itself(tmp_path):
+    """Written relative to the set file's folder and read back relative to it: the project
+    folder (sets, corpora, soundtrack) works wherever it is copied."""
+    from livecat.control.config import MidiConfig, dump_config, path_for_set_file
+
+    project = tmp_path / "gig"
+    corpus, soundtrack = project / "corpora" / "mine", project / "audio" / "loop.wav"
+    text = dump_config(
+        corpora=[str(corpus), "/elsewhere/corpus"],
+        setup={"input_file": soundtrack, "blocksize": 512},
+        params={},
+        midi=MidiConfig(),
+        set_folder=project / "sets",
+    )
+    assert 'corpora = ["../corpora/mine", "/elsewhere/corpus"]' in text
+    assert 'input_file = "../audio/loop.wav"' in text
+    (project / "sets").mkdir(parents=True)
+    (project / "sets" / "set.toml").write_text(text)
+    moved = tmp_path / "copied-gig"
+    project.rename(moved)
+    config = load_config(moved / "sets" / "set.toml")
+    assert Path(config.corpora[0]).resolve() == moved / "corpora" / "mine"
+    assert config.corpora[1] == "/elsewhere/corpus"
+    # No set file's folder (a dump to stdout): absolute, as before.
+    assert path_for_set_file("rel/c", None) == str(Path.cwd() / "rel" / "c")
+
+
 def _session(corpora_list, **player_kw):
     controls = Controls()
     player = LivePlayer(

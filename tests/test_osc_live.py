@@ -231,6 +231,12 @@ def test_a_parameter_set_by_osc_is_fed_back_and_written_to_the_dump_file(
     assert re.search(r"^volume = -24\.0 ", text, re.M), text
     assert re.search(r'^level = "match" ', text, re.M), text
     assert re.search(r'^osc_listen = "127\.0\.0\.1:\d+"$', text, re.M), text
+    # The corpus is named relative to the set file, and read back as the same folder.
+    from livecat.control.config import load_config
+
+    written = re.search(r'^corpora = \["([^"]+)"\]$', text, re.M)
+    assert written and written[1].startswith("../"), text
+    assert [Path(c).resolve() for c in load_config(dump).corpora] == [Path(corpus_dir).resolve()]
 
 
 # -- fuzz ------------------------------------------------------------------------------------------

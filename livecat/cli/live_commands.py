@@ -343,7 +343,7 @@ def _setup_to_save(args: argparse.Namespace) -> dict[str, object]:
         if value is None or (value == action.default and dest not in config_defaults):
             continue
         if isinstance(value, Path):
-            value = str(value.resolve())
+            value = value.resolve()  # written relative to the set file (dump_config)
         elif isinstance(value, tuple):
             value = list(value)
         out[dest] = value

@@ -348,18 +348,41 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} to TOML")
 
 
+def path_for_set_file(path: str | os.PathLike[str], set_folder: Path | None) -> str:
+    """``path`` as a set file in ``set_folder`` names it (the loader reads it back relative
+    to that folder): relative, so a project folder of corpora and sets keeps working when it
+    is moved or copied to another machine; absolute when the two share nothing but the root
+    (or lie on different Windows drives), or when there is no folder (a dump to stdout)."""
+    absolute = Path(os.path.abspath(path))
+    if set_folder is None:
+        return str(absolute)
+    folder = Path(os.path.abspath(set_folder))
+    try:
+        common = Path(os.path.commonpath([absolute, folder]))
+    except ValueError:  # different drives
+        return str(absolute)
+    if common == Path(common.anchor):
+        return str(absolute)
+    return Path(os.path.relpath(absolute, folder)).as_posix()
+
+
 def dump_config(
     *,
     corpora: list[str],
     setup: dict[str, Any],
     params: dict[str, Value],
     midi: MidiConfig,
+    set_folder: Path | None = None,
 ) -> str:
-    """The TOML text of a set file that brings back this state."""
+    """The TOML text of a set file that brings back this state. Corpora and the [setup]
+    values that are paths (:class:`~pathlib.Path`) are written as :func:`path_for_set_file`
+    names them for a set file in ``set_folder``."""
     out = ["# livecat live set (livecat live --dump-config); load with --config", ""]
-    out.append(f"corpora = {toml_value(list(corpora))}")
+    out.append(f"corpora = {toml_value([path_for_set_file(c, set_folder) for c in corpora])}")
     out += ["", "[setup]"]
     for key, value in setup.items():
+        if isinstance(value, Path):
+            value = path_for_set_file(value, set_folder)
         if value is not None:
             out.append(f"{key} = {toml_value(value)}")
     out += ["", "[params]"]

@@ -270,6 +270,7 @@ class LiveSession:
             setup=self.setup,
             params=self.controls.values,
             midi=midi,
+            set_folder=self.dump_path.parent if self.dump_path is not None else None,
         )
 
     def write_dump(self) -> None:
