@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_MEDIA := corpora/.demo-media
 DEMO_CORPUS := corpora/demo
 
@@ -10,17 +11,31 @@ DEMO_CORPUS := corpora/demo
 
 all: test
 
+# Before anything is installed: a too-old Python is one line, not a failed build later.
+CHECK_PYTHON = $(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 11) else \
+	f"livecat needs Python >= 3.11; $(PYTHON) is {sys.version.split()[0]} (try make PYTHON=python3.11)")'
+
+# The tests' set-up: livecat with its test extras, and every system package the tests use.
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
-	bash scripts/install-system-deps.sh
-	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "livecat needs Python >= 3.11"'
+	$(CHECK_PYTHON)
+	bash scripts/install-system-deps.sh test
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# The demo's set-up: livecat and what makes the demo footage (FluidSynth, espeak-ng, music21).
+$(DEMO_STAMP): pyproject.toml scripts/install-system-deps.sh
+	$(CHECK_PYTHON)
+	bash scripts/install-system-deps.sh demo
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 setup: $(STAMP)
 
-$(DEMO_MEDIA)/demo.mp4: corpora/make_demo.py tests/mediagen.py | $(STAMP)
+$(DEMO_MEDIA)/demo.mp4: corpora/make_demo.py tests/mediagen.py | $(DEMO_STAMP)
 	$(PY) corpora/make_demo.py $(DEMO_MEDIA)
 
 $(DEMO_CORPUS)/manifest.json: $(DEMO_MEDIA)/demo.mp4

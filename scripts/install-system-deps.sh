@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Install the Debian/Ubuntu packages livecat and its tests use, if any are missing.
+# Install the Debian/Ubuntu packages livecat needs, if any are missing:
+#   install-system-deps.sh demo   what `make demo` needs (livecat, and the demo's music and voice)
+#   install-system-deps.sh test   that and what the tests and benchmarks use (the default)
 # Runs apt-get directly as root, through sudo otherwise; prints what to do when neither works.
 set -euo pipefail
+set_name="${1:-test}"
 
 # command-or-file -> package
 declare -A need=(
   [/usr/lib/x86_64-linux-gnu/libportaudio.so.2]=libportaudio2   # sounddevice
-  [jackd]=jackd2                  # the live tests' audio server (dummy backend)
-  [/usr/lib/x86_64-linux-gnu/libjack.so.0]=libjack-jackd2-0
-  [Xvfb]=xvfb                     # the live tests' display
-  [import]=imagemagick            # screenshots of the live window
-  [ffmpeg]=ffmpeg                 # benchmark footage (lavfi test sources)
+  [g++]=g++                       # hnswlib builds from source
   [fluidsynth]=fluidsynth         # test and demo music
   [/usr/share/sounds/sf2/FluidR3_GM.sf2]=fluid-soundfont-gm
   [espeak-ng]=espeak-ng           # test and demo speech
-  [sox]=sox
-  [g++]=g++                       # hnswlib builds from source
 )
+case "$set_name" in
+  demo) ;;
+  test)
+    need+=(
+      [jackd]=jackd2                  # the live tests' audio server (dummy backend)
+      [/usr/lib/x86_64-linux-gnu/libjack.so.0]=libjack-jackd2-0
+      [Xvfb]=xvfb                     # the live tests' display
+      [import]=imagemagick            # screenshots of the live window
+      [ffmpeg]=ffmpeg                 # benchmark footage (lavfi test sources)
+      [sox]=sox
+    ) ;;
+  *) echo "usage: install-system-deps.sh [demo|test]" >&2; exit 2 ;;
+esac
 arch_lib="/usr/lib/$(uname -m)-linux-gnu"
 missing=()
 for what in "${!need[@]}"; do
