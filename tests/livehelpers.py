@@ -8,6 +8,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -117,24 +118,54 @@ def jack_server(name: str, *, period: int = PERIOD, realtime: bool = False):
 
 @contextmanager
 def xvfb(display: int, *, size: str = "800x600", fbdir: Path | None = None):
-    """Xvfb on ``:display``; with ``fbdir`` its screen is also the file
-    ``fbdir/Xvfb_screen0`` (XWD: a header, then BGRX pixels), cursor included, which
-    screenshots leave out."""
-    command = ["Xvfb", f":{display}", "-screen", "0", f"{size}x24", "-nolisten", "tcp"]
+    """Xvfb on the first free display from ``:display`` on; yields its name (``":N"``).
+    With ``fbdir`` its screen is also the file ``fbdir/Xvfb_screen0`` (XWD: a header, then
+    BGRX pixels), cursor included, which screenshots leave out.
+
+    A display is free when neither its lock file nor its socket exists: an X server killed
+    without cleaning up leaves both, and a socket already there would look like ours at once.
+    Ready means our Xvfb wrote its pid into the lock file and made the socket. (Letting Xvfb
+    pick with ``-displayfd`` made one window test fail 8 times in 28 under load, for reasons
+    not found.)"""
+    number = next(
+        (
+            n
+            for n in range(display, display + 200)
+            if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists()
+        ),
+        None,
+    )
+    if number is None:
+        raise RuntimeError(f"no free X display from :{display} to :{display + 199}")
+    command = ["Xvfb", f":{number}", "-screen", "0", f"{size}x24", "-nolisten", "tcp"]
     if fbdir is not None:
         fbdir.mkdir(parents=True, exist_ok=True)
         command += ["-fbdir", str(fbdir)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    said = tempfile.TemporaryFile()  # not a pipe: Xvfb would block once it filled up
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=said)
+    lock, sock = Path(f"/tmp/.X{number}-lock"), Path(f"/tmp/.X11-unix/X{number}")
     try:
         deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{display}").exists():
+        while not (sock.exists() and _lock_pid(lock) == proc.pid):
+            if proc.poll() is not None:
+                said.seek(0)
+                raise RuntimeError(f"Xvfb :{number} exited: {said.read().decode()[-500:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError("Xvfb did not start")
+                raise RuntimeError(f"Xvfb :{number} did not start")
             time.sleep(0.1)
-        yield f":{display}"
+        yield f":{number}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        said.close()
+
+
+def _lock_pid(lock: Path) -> int | None:
+    """The pid an X server wrote into its lock file (text, padded), or None."""
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def screenshot(display: str, path: Path) -> np.ndarray:
