@@ -273,7 +273,7 @@ def test_the_display_blends_the_two_decks_pictures_during_a_fade(corpora):
     assert not np.array_equal(only_a, only_b)
 
 
-def test_the_control_page_s_parameter_table_lists_the_registry():
+def test_the_manual_s_parameter_table_lists_the_registry():
     page = (Path(__file__).resolve().parent.parent / "docs" / "control.md").read_text()
     table = page.split("| parameter | range | default | what it does |", 1)[1]
     rows = [line for line in table.split("\n\n", 1)[0].splitlines() if line.startswith("| `")]
