@@ -542,7 +542,7 @@ def test_an_unknown_feedback_host_is_a_device_error():
 
 
 # -- the manual ----------------------------------------------------------------------------------
-DOC = Path(__file__).parent.parent / "README.md"
+DOC = Path(__file__).parent.parent / "docs" / "control.md"
 
 
 @pytest.mark.parametrize("table", [address_table, feedback_table])

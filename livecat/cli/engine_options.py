@@ -41,7 +41,7 @@ def add_param_flag(group: Any, p: Param) -> None:
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     d = EngineSettings()
-    g = parser.add_argument_group('selection (README: "Selection knobs")')
+    g = parser.add_argument_group('selection (docs/selection.md, "Selection knobs")')
     for p in PARAMS:
         if p.engine_field is not None:
             add_param_flag(g, p)

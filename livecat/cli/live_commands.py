@@ -157,7 +157,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("python", "rtmixer"),
         default="python",
         help="the audio callback: Python (default), or rtmixer's C callback fed by a Python "
-        "thread, which never waits for the GIL (README: '--audio rtmixer')",
+        'thread, which never waits for the GIL (docs/live.md, "--audio rtmixer")',
     )
     audio.add_argument(
         "--rt-handoff",
@@ -182,7 +182,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="log t_s,source,source_t_s,entry,distance at every picture change",
     )
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    control = live.add_argument_group('control (README: "Set files and live parameters")')
+    control = live.add_argument_group('control (docs/control.md, "Set files and live parameters")')
     control.add_argument(
         "--config",
         type=Path,

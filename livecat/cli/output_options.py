@@ -1,5 +1,5 @@
 """``livecat live``'s options for other software and installations: ``--virtual-camera``,
-``--kiosk`` and ``--log-file`` (README: "An installation"), and the few steps ``run_live``
+``--kiosk`` and ``--log-file`` (docs/installations.md), and the few steps ``run_live``
 takes for them.
 
 Kept apart from :mod:`livecat.cli.live_commands` so that a new output (NDI, Syphon, Spout:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group('other software and installations (README: "An installation")')
+    g = parser.add_argument_group("other software and installations (docs/installations.md)")
     g.add_argument(
         "--virtual-camera",
         nargs="?",

@@ -633,7 +633,7 @@ class OscFeedback:
 _MISSING: Any = object()
 
 
-# -- the address tables of the README (checked against the registry by the tests) ----------------
+# -- the address tables of docs/control.md (checked against the registry by the tests) -----------
 def _osc_type(p: Param) -> str:
     return {
         "float": "float (an int will do)",

@@ -85,7 +85,7 @@ class SourceRecord:
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """hnswlib parameters (see README, "Corpus format").
+    """hnswlib parameters (see docs/corpus-format.md, "Index settings").
 
     M : links per node; more gives better recall and a bigger index.
     ef_construction : search breadth while building; more is slower to build, better graph.

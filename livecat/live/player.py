@@ -2,7 +2,7 @@
 decides which ones.
 
 Decision (measured with ``make bench`` on the 2-core VM, 1,000,000-entry corpus, 256 frames
-at 48 kHz; numbers in the README, "Benchmarks"): the engine's decisions run on a **matcher
+at 48 kHz; docs/benchmarks.md, "Speed and latency"): the engine's decisions run on a **matcher
 thread with a one-block hand-off**, not inside the audio callback. A decision (descriptor,
 HNSW query, continuation descriptor, re-ranking) costs 0.46 ms p50 in a tight loop, but 1.7
 ms p50 and 2.2 ms p99 (31-40 % of the 5.3 ms block) when it runs once per hop between idle
@@ -20,7 +20,7 @@ that come out are the offline engine's output delayed by exactly one block (the 
 check this sample for sample). A decision that arrives after its due sample starts at the
 next block and is counted (``LATE_GRAINS``).
 
-``audio="rtmixer"`` (``--audio rtmixer``, livecat/live/rtaudio.py; README: "--audio rtmixer") takes
+``audio="rtmixer"`` (``--audio rtmixer``, rtaudio.py; docs/live.md, "--audio rtmixer") takes
 Python off the audio thread altogether: python-rtmixer's C callback only copies the input
 into a lock-free ring and plays an output ring; a feeder thread runs this class's own
 hand-over, matcher and renderer on each block (deciding before rendering, so without the
@@ -106,7 +106,7 @@ CHUNK = 256
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """Audio I/O choices (README: "livecat live")."""
+    """Audio I/O choices (README.md, "livecat live"; docs/live.md, "Latency tuning")."""
 
     input_device: str | int | None = None
     output_device: str | int | None = None

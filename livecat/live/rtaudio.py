@@ -6,7 +6,7 @@ Python thread holding it makes the audio thread wait (priority inversion): with 
 loaded, 167 server xruns in 300 s against 2 for a pass-through client. rtmixer's callback is C
 and only copies between the device and lock-free ring buffers.
 
-The flow (README: "--audio rtmixer"):
+The flow (docs/live.md, "--audio rtmixer"):
 
 - the C callback records the input channels into an input :class:`rtmixer.RingBuffer` and
   plays an output ring (one ``record_ringbuffer`` and one ``play_ringbuffer`` action, both

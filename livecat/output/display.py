@@ -75,7 +75,7 @@ class DisplaySettings:
     fps: float = 60.0
     duration_s: float | None = None  # stop after this long (None: run until quit)
     stop_at_end_of_input: bool = True
-    kiosk: bool = False  # keys ignored, a closed window comes back (README: "An installation")
+    kiosk: bool = False  # keys ignored, a closed window comes back (docs/installations.md)
 
 
 _ASCII = str.maketrans({"—": "-", "–": "-", "←": "<-", "→": "->", "…": "..."})

@@ -71,7 +71,7 @@ def _db(power: float) -> float:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Selection and playback knobs (README: "Selection knobs").
+    """Selection and playback knobs (docs/selection.md, "Selection knobs").
 
     Attributes
     ----------
