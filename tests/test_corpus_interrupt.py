@@ -3,6 +3,7 @@ half-written; Ctrl-C and SIGTERM clean up."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,3 +90,68 @@ def test_interrupt_stops_cleanly_and_keeps_the_previous_corpus(inputs, tmp_path,
     assert "interrupted" in err and "Traceback" not in err
     assert len(Corpus.open(target)) == old
     assert not list(tmp_path.glob(".corpus.tmp-*"))
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (a build killed mid-replace)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], stdout=subprocess.PIPE
+    )
+    return int(done.stdout)
+
+
+def test_a_replace_killed_between_its_two_renames_is_repaired_by_the_next_open(inputs, tmp_path):
+    """A build replacing a corpus moves the old one aside, moves the new one in, then removes
+    the old. Killed between the moves, it left ``.c.old-PID`` and no corpus, which opened as
+    'no corpus here' until renamed back by hand: the next command moves it back."""
+    target = tmp_path / "c"
+    build_corpus(inputs[:1], target)
+    entries = len(Corpus.open(target))
+    aside = tmp_path / f".c.old-{_dead_pid()}"
+    target.rename(aside)  # the state a SIGKILL between the renames leaves
+    assert len(Corpus.open(target)) == entries
+    assert not aside.exists()
+
+
+def test_a_replace_killed_before_removing_the_old_copy_is_cleaned_by_the_next_build(
+    inputs, tmp_path
+):
+    target = tmp_path / "c"
+    build_corpus(inputs[:1], target)
+    aside = tmp_path / f".c.old-{_dead_pid()}"
+    shutil.copytree(target, aside)  # the new corpus in place, the old one still beside it
+    build_corpus(inputs[:2], target)
+    assert not aside.exists()
+    # What a build still running set aside is its own (pid 1 runs for as long as we do).
+    running = tmp_path / ".c.old-1"
+    shutil.copytree(target, running)
+    build_corpus(inputs[:1], target)
+    assert running.exists()
+
+
+def test_a_folder_that_is_not_a_livecat_corpus_is_never_replaced(inputs, tmp_path):
+    """``-o webapp`` where webapp/ is someone's project holding a manifest.json of its own: the
+    build refuses in one line and touches nothing."""
+    webapp = tmp_path / "webapp"
+    (webapp / "src").mkdir(parents=True)
+    (webapp / "manifest.json").write_text('{"name": "my app", "start_url": "/"}')
+    (webapp / "src" / "index.js").write_text("console.log('mine')")
+    before = sorted(
+        (p.relative_to(webapp), p.read_bytes()) for p in webapp.rglob("*") if p.is_file()
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "livecat", "build", str(inputs[0]), "-o", str(webapp)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"livecat: {webapp}: exists and is not a livecat corpus: refusing to replace it "
+        "(choose another name, or empty the folder)\n"
+    )
+    after = sorted(
+        (p.relative_to(webapp), p.read_bytes()) for p in webapp.rglob("*") if p.is_file()
+    )
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["webapp"]

@@ -36,7 +36,10 @@ from livecat.corpus.store import (
     SourceRecord,
     Weighting,
     dimension_weights,
+    holds_livecat_manifest,
     manifest_base,
+    pid_alive,
+    restore_interrupted_replace,
 )
 from livecat.errors import (
     CorpusError,
@@ -390,25 +393,17 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clean_leftovers(target: Path) -> None:
-    """Remove temporary directories that killed builds of ``target`` left behind."""
+    """Remove temporary directories that killed builds of ``target`` left behind, and repair
+    a replace that was interrupted (:func:`restore_interrupted_replace`)."""
     for leftover in target.parent.glob(f".{target.name}.tmp-*"):
         try:
             pid = int(leftover.name.rsplit("-", 1)[1])
         except ValueError:
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(leftover, ignore_errors=True)
+    restore_interrupted_replace(target)
 
 
 def analyse_file(
@@ -587,8 +582,12 @@ def build_corpus(
             index=old.index_settings,
             weighting=old.weighting,
         )
-    elif target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):
-        raise CorpusError("exists and is not a corpus: refusing to replace it", path=target)
+    elif target.exists() and any(target.iterdir()) and not holds_livecat_manifest(target):
+        raise CorpusError(
+            "exists and is not a livecat corpus: refusing to replace it (choose another name, "
+            "or empty the folder)",
+            path=target,
+        )
     settings = settings or BuildSettings()
     report = BuildReport(corpus=target)
     files, problems = expand_inputs(inputs)

@@ -19,8 +19,11 @@ place only when complete, so an interrupted build leaves the previous corpus or 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
+import stat
 import threading
 import types
 import typing
@@ -38,6 +41,10 @@ from livecat.features import DescriptorParams
 FORMAT_NAME = "livecat-corpus"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: A manifest names sources, not entries: a million-entry corpus's is a few hundred KiB.
+MANIFEST_MAX_BYTES = 64 << 20
+
+log = logging.getLogger(__name__)
 
 ENTRY_DTYPE = np.dtype(
     [
@@ -276,9 +283,8 @@ class Corpus:
             of the wrong size, or inconsistent with the manifest.
         """
         path = Path(path)
-        if not path.exists():
-            hint = _leftover_hint(path)
-            raise CorpusError(f"no corpus here{hint}", path=path)
+        if not path.exists() and not restore_interrupted_replace(path):
+            raise CorpusError("no corpus here", path=path)
         if not path.is_dir():
             raise CorpusError("not a corpus directory (build one with `livecat build`)", path=path)
         manifest_path = path / MANIFEST
@@ -534,17 +540,67 @@ def load_index(path: Path, *, dim: int, count: int, settings: IndexSettings):
     return index
 
 
-def _leftover_hint(path: Path) -> str:
-    parent = path.parent if path.parent.exists() else None
-    if parent is None:
-        return ""
-    leftovers = sorted(parent.glob(f".{path.name}.old-*"))
-    if leftovers:
-        return (
-            f" (a previous version was left at {leftovers[-1]} by an interrupted build:"
-            " rename it back)"
-        )
-    return ""
+def holds_livecat_manifest(folder: Path) -> bool:
+    """Whether ``folder`` holds a manifest livecat wrote (its format name says so), read only
+    from a regular file of a manifest's size: a folder that merely has a ``manifest.json`` (a
+    web project's) is not a corpus, and livecat never replaces or removes it."""
+    manifest = folder / MANIFEST
+    try:
+        info = manifest.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_MAX_BYTES:
+            return False
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a build whose temporary files must be left be)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _set_aside(path: Path) -> list[Path]:
+    """Corpora a replace of ``path`` moved aside (``.NAME.old-PID``) whose build has ended,
+    newest first."""
+    found = []
+    for aside in path.parent.glob(f".{path.name}.old-*"):
+        try:
+            pid = int(aside.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        ours = aside.is_dir() and not aside.is_symlink() and holds_livecat_manifest(aside)
+        if ours and not pid_alive(pid):
+            found.append(aside)
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def restore_interrupted_replace(path: Path) -> bool:
+    """A build replacing ``path`` moves the old corpus aside, moves the new one in, then
+    removes the old. Killed between the two moves, it leaves no ``path``: the old corpus is
+    moved back (True). Killed before the removal, the old copy beside the new corpus is
+    removed. Only livecat corpora of builds that have ended are touched."""
+    if not path.parent.is_dir():
+        return False
+    leftovers = _set_aside(path)
+    if not leftovers:
+        return False
+    if path.exists():
+        if holds_livecat_manifest(path):  # the new corpus is in place: the old is garbage
+            for aside in leftovers:
+                shutil.rmtree(aside, ignore_errors=True)
+        return False
+    os.rename(leftovers[0], path)
+    log.warning(
+        "livecat: %s: an interrupted build had left it at %s: moved back", path, leftovers[0]
+    )
+    return True
 
 
 def manifest_base(
