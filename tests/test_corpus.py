@@ -615,6 +615,51 @@ def test_open_names_what_is_wrong(corpus_dir, tmp_path):
         Corpus.open(bad)
 
 
+def _manifest_to_dev_zero(manifest: Path) -> None:
+    manifest.unlink()
+    manifest.symlink_to("/dev/zero")
+
+
+def _manifest_to_fifo(manifest: Path) -> None:
+    manifest.unlink()
+    os.mkfifo(manifest)
+
+
+def _manifest_sparse_huge(manifest: Path) -> None:
+    with open(manifest, "r+b") as f:
+        f.truncate(3 << 30)  # 3 GiB, no disk used
+
+
+def _manifest_nested_deep(manifest: Path) -> None:
+    manifest.write_text("[" * 200_000 + "]" * 200_000)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_manifest_to_dev_zero, "not a regular file: not a livecat manifest"),
+        (_manifest_to_fifo, "not a regular file: not a livecat manifest"),
+        (_manifest_sparse_huge, "3221225472 bytes, more than a manifest's"),
+        (_manifest_nested_deep, "nested too deep: not a livecat manifest"),
+    ],
+)
+def test_a_stranger_s_manifest_cannot_hang_or_exhaust_open(corpus_dir, tmp_path, damage, message):
+    """A shared corpus whose manifest is a link to /dev/zero read until memory ran out, a FIFO
+    hung for good, deep nesting was a RecursionError traceback: each is one error now."""
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    damage(bad / "manifest.json")
+    result = subprocess.run(
+        [sys.executable, "-m", "livecat", "info", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"livecat: {bad / 'manifest.json'}: {message}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

@@ -288,14 +288,7 @@ class Corpus:
         if not path.is_dir():
             raise CorpusError("not a corpus directory (build one with `livecat build`)", path=path)
         manifest_path = path / MANIFEST
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except FileNotFoundError:
-            raise CorpusError(
-                "missing manifest.json: not a corpus, or an unfinished one", path=path
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise CorpusError(f"unreadable manifest ({exc})", path=manifest_path) from None
+        manifest = _read_manifest(manifest_path, corpus=path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise CorpusError("not a livecat corpus manifest", path=manifest_path)
         version = manifest.get("version")
@@ -538,6 +531,35 @@ def load_index(path: Path, *, dim: int, count: int, settings: IndexSettings):
     index.set_ef(max(settings.ef, 1))
     index.set_num_threads(1)
     return index
+
+
+def _read_manifest(manifest_path: Path, *, corpus: Path) -> Any:
+    """The parsed manifest, read only from a regular file of a manifest's size: a corpus from
+    a stranger may make it a link to ``/dev/zero`` (read until memory runs out), a FIFO (a
+    read that never ends) or JSON nested beyond Python's recursion limit."""
+    try:
+        info = manifest_path.stat()
+    except FileNotFoundError:
+        raise CorpusError(
+            "missing manifest.json: not a corpus, or an unfinished one", path=corpus
+        ) from None
+    except OSError as exc:
+        raise CorpusError(f"unreadable manifest ({exc.strerror})", path=manifest_path) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CorpusError("not a regular file: not a livecat manifest", path=manifest_path)
+    if info.st_size > MANIFEST_MAX_BYTES:
+        raise CorpusError(
+            f"{info.st_size} bytes, more than a manifest's {MANIFEST_MAX_BYTES}: not a livecat "
+            "manifest",
+            path=manifest_path,
+        )
+    try:
+        with open(manifest_path, "rb") as f:
+            return json.loads(f.read(MANIFEST_MAX_BYTES + 1))
+    except RecursionError:
+        raise CorpusError("nested too deep: not a livecat manifest", path=manifest_path) from None
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"unreadable manifest ({exc})", path=manifest_path) from None
 
 
 def holds_livecat_manifest(folder: Path) -> bool:
