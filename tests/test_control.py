@@ -3,6 +3,7 @@ checked with file and line; the session applying requests; several corpora cross
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,23 @@ def test_bad_set_files_name_the_file_and_the_line(tmp_path, text, message):
     assert isinstance(caught.value, ValueError)
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.symlink_to("/dev/zero"), "cannot read the config file: not a regular file"),
+        (lambda p: os.mkfifo(p), "cannot read the config file: not a regular file"),
+        (lambda p: p.write_text("a = " + "[" * 100_000 + "]" * 100_000), "nested too deep"),
+        (lambda p: os.truncate(p.write_text("") or p, 5 << 20), "more than a set file's"),
+    ],
+)
+def test_a_set_file_that_is_not_one_cannot_hang_or_exhaust_livecat(tmp_path, make, message):
+    path = tmp_path / "set.toml"
+    make(path)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
 
 
 def _livecat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

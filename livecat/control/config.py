@@ -38,6 +38,7 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ from livecat.control.params import (
 from livecat.errors import ConfigError, ParameterError
 
 TOP_KEYS = ("corpora", "setup", "params", "midi")
+SET_FILE_MAX_BYTES = 4 << 20  # a set with hundreds of MIDI mappings is a few tens of KiB
 MIDI_KEYS = ("input", "program_change", "cc", "note")
 CC_KEYS = ("control", "param", "channel", "min", "max", "curve")
 NOTE_KEYS = ("note", "action", "channel", "mode")
@@ -150,6 +152,16 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     problem: unreadable, not TOML, unknown table or key, bad value."""
     path = Path(path)
     try:
+        info = path.stat()
+        # A regular file of a set file's size: not a FIFO that never ends or /dev/zero.
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("cannot read the config file: not a regular file", path=path)
+        if info.st_size > SET_FILE_MAX_BYTES:
+            raise ConfigError(
+                f"cannot read the config file: {info.st_size} bytes, more than a set file's "
+                f"{SET_FILE_MAX_BYTES}",
+                path=path,
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -162,6 +174,8 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from None
+    except RecursionError:
+        raise ConfigError("not a set file: nested too deep", path=path) from None
     config = Config(path=path, lines=_key_lines(text))
     for key, value in data.items():
         if key not in TOP_KEYS:
