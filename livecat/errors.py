@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 
 
@@ -80,3 +81,14 @@ def write_error(
         write_failure(exc, free_at_start=free_at_start) if isinstance(exc, OSError) else str(exc)
     )
     return MediaError(f"cannot write ({reason})", path=path)
+
+
+# C0 controls, DEL and C1 controls: a terminal acts on them (ESC starts a control sequence).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN``: names read from a corpus or a
+    file (a stranger's corpus may name a source ``"\\x1b]0;…"``) cannot move the cursor,
+    retitle the terminal or hide what follows."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -576,6 +576,18 @@ def test_quiet_keeps_only_what_was_skipped_before_or_after_the_subcommand(tmp_pa
         assert "added" not in result.stderr and "built " not in result.stderr, where
 
 
+def test_info_shows_control_characters_in_names_escaped(media, tmp_path):
+    """A file name (or a stranger's manifest) may hold ESC sequences: printed raw, they
+    retitle the terminal or hide what follows."""
+    clip = tmp_path / "take\x1b]0;owned\x07\x1b[2J.mp4"
+    shutil.copy(media["a"][0], clip)
+    assert _livecat("build", str(clip), "-o", str(tmp_path / "c")).returncode == 0
+    info = _livecat("info", str(tmp_path / "c"))
+    assert info.returncode == 0, info.stderr
+    assert "\x1b" not in info.stdout and "\x07" not in info.stdout
+    assert "take\\x1b]0;owned\\x07\\x1b[2J.mp4" in info.stdout
+
+
 def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
     plain = _livecat("info", str(tmp_path / "nothing"))
     assert plain.stderr == f"livecat: {tmp_path / 'nothing'}: no corpus here\n"

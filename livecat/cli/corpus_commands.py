@@ -18,7 +18,7 @@ from livecat.corpus import (
     build_corpus,
 )
 from livecat.corpus.build import DEFAULT_GRAIN_SR_HZ, DEFAULT_IMAGE_MAX_SIDE, DEFAULT_JPEG_QUALITY
-from livecat.errors import CorpusError, bytes_text
+from livecat.errors import CorpusError, bytes_text, printable
 from livecat.features import DESCRIPTOR_KINDS, ENVELOPE_BLOCKS, DescriptorParams, load_scipy
 
 
@@ -200,15 +200,19 @@ def run_info(args: argparse.Namespace) -> int:
     opened_ms = (time.perf_counter() - started) * 1000
     m = corpus.manifest
     p = corpus.params
+    # Names come from the manifest, which a stranger may have written: escape what a
+    # terminal would act on.
+    shown = printable
     print(
-        f"corpus   {corpus.path}  (format {m['version']}, built by livecat "
-        f"{m.get('livecat_version', '?')} on {m.get('created', '?')})"
+        f"corpus   {shown(str(corpus.path))}  (format {m['version']}, built by livecat "
+        f"{shown(str(m.get('livecat_version', '?')))} on {shown(str(m.get('created', '?')))})"
     )
-    width = max([len(s.path) for s in corpus.sources] + [4])
+    paths = [shown(s.path) for s in corpus.sources]
+    width = max([len(path) for path in paths] + [4])
     print(f"\n  {'file':<{width}}  {'duration':>9}  {'fps':>6}  {'size':>9}  {'entries':>8}")
-    for s in corpus.sources:
+    for s, path in zip(corpus.sources, paths, strict=True):
         print(
-            f"  {s.path:<{width}}  {s.duration_s:8.1f}s  {s.fps:6.2f}  "
+            f"  {path:<{width}}  {s.duration_s:8.1f}s  {s.fps:6.2f}  "
             f"{s.image_width:>4}x{s.image_height:<4}  {s.entries:8d}"
             + (f"  (sound: audio stream #{s.audio_stream})" if s.audio_stream else "")
         )
@@ -217,7 +221,7 @@ def run_info(args: argparse.Namespace) -> int:
     files = m["files"]
     print(
         "on disk  "
-        + ", ".join(f"{name} {bytes_text(size)}" for name, size in files.items())
+        + ", ".join(f"{shown(name)} {bytes_text(size)}" for name, size in files.items())
         + f"; total {bytes_text(sum(files.values()))}"
     )
     if p.kind == "seed":

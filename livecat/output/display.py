@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from livecat.corpus import Corpus
+from livecat.errors import printable
 from livecat.live.player import (
     ACTIVE,
     BLOCK_TIME,
@@ -502,7 +503,8 @@ class Display:
             return
         src = self.player.decks[self.shown_deck].corpus.source_of(entry)
         print(
-            f"{t:8.2f}s  entry {entry:6d}  {src.path} @ {self.player.shared[SOURCE_T]:.2f}s"
+            f"{t:8.2f}s  entry {entry:6d}  {printable(src.path)} @ "
+            f"{self.player.shared[SOURCE_T]:.2f}s"
             f"  distance {self.player.shared[DISTANCE]:.2f}",
             file=sys.stdout,
             flush=True,
