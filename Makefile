@@ -15,22 +15,22 @@ all: test
 CHECK_PYTHON = $(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 11) else \
 	f"livecat needs Python >= 3.11; $(PYTHON) is {sys.version.split()[0]} (try make PYTHON=python3.11)")'
 
-# The tests' set-up: livecat with its test extras, and every system package the tests use.
-$(STAMP): pyproject.toml scripts/install-system-deps.sh
+# A set-up: `demo` (livecat[demo], FluidSynth, espeak-ng) or `test` (livecat[test] and every
+# system package the tests use), each in the same .venv.
+define install
 	$(CHECK_PYTHON)
-	bash scripts/install-system-deps.sh test
+	bash scripts/install-system-deps.sh $(1)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(1)]'
+endef
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	$(call install,test)
 	touch $(STAMP) $(DEMO_STAMP)
 
-# The demo's set-up: livecat and what makes the demo footage (FluidSynth, espeak-ng, music21).
 $(DEMO_STAMP): pyproject.toml scripts/install-system-deps.sh
-	$(CHECK_PYTHON)
-	bash scripts/install-system-deps.sh demo
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[demo]'
+	$(call install,demo)
 	touch $(DEMO_STAMP)
 
 setup: $(STAMP)
