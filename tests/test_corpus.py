@@ -692,6 +692,12 @@ def test_a_stranger_s_manifest_cannot_hang_or_exhaust_open(corpus_dir, tmp_path,
             r"descriptor has 'pitch_harmonics', unknown to this livecat \(.*\): the corpus was "
             r"written by livecat 9\.1; upgrade livecat or rebuild",
         ),
+        # A stranger's "files" that switches the size check off, or reaches outside.
+        (lambda m: m.update(files={}), "files must list exactly entries.npy, .*; lists none"),
+        (
+            lambda m: m["files"].update({"../../secret": 5}),
+            r"files must list exactly .*; lists .*'\.\./\.\./secret'",
+        ),
     ],
 )
 def test_a_damaged_or_newer_manifest_is_named_field_by_field(corpus_dir, tmp_path, damage, message):
@@ -703,6 +709,15 @@ def test_a_damaged_or_newer_manifest_is_named_field_by_field(corpus_dir, tmp_pat
     damage(manifest)
     (bad / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CorpusError, match=rf"manifest\.json: {message}"):
+        Corpus.open(bad)
+
+
+def test_a_data_file_that_is_not_a_regular_file_is_refused(corpus_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    (bad / "levels.npy").unlink()
+    os.mkfifo(bad / "levels.npy")  # a read of it would wait for good
+    with pytest.raises(CorpusError, match=r"levels\.npy: not a regular file"):
         Corpus.open(bad)
 
 

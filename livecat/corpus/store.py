@@ -299,12 +299,23 @@ class Corpus:
                 path=manifest_path,
             )
         files = _ManifestReader(manifest_path, manifest).value(manifest, "files", dict)
+        if sorted(files) != sorted(DATA_FILES):
+            # Exactly the corpus's own files: an empty list would switch the size check off,
+            # and a name like "../../x" would reach outside the corpus.
+            raise CorpusError(
+                f"files must list exactly {', '.join(DATA_FILES)}; lists "
+                f"{', '.join(map(repr, files)) or 'none'}",
+                path=manifest_path,
+            )
         for name, size in files.items():
             file = path / name
             try:
-                actual = file.stat().st_size
+                info = file.stat()
             except FileNotFoundError:
                 raise CorpusError("missing file", path=file) from None
+            if not stat.S_ISREG(info.st_mode):
+                raise CorpusError("not a regular file", path=file)
+            actual = info.st_size
             if actual != size:
                 raise CorpusError(
                     f"size {actual} bytes, manifest says {size}: file damaged or replaced",
