@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 import livehelpers
 import mediagen
@@ -19,7 +20,7 @@ from livecat.live.player import CALLBACKS, DECISIONS, ENTRY, LATE_GRAINS, OUTPUT
 from livecat.synthesis import Engine, EngineSettings
 
 SR = 48000
-RT_PERIOD = 1024  # frames per JACK cycle in this module (see ``server``)
+RT_PERIOD = 1024  # frames per JACK cycle for the timing test (see ``slow_cycle_server``)
 pytestmark = pytest.mark.live
 rtmixer = pytest.importorskip("rtmixer")
 
@@ -29,22 +30,18 @@ def corpus(notes_corpus: Corpus) -> Corpus:
     return notes_corpus
 
 
-@pytest.fixture(scope="module")
-def server():
+@contextmanager
+def _portaudio_on_jack(name: str, *, period: int):
+    """A JACK server (dummy backend) of ``period`` frames that PortAudio sees."""
     missing = livehelpers.missing_tools()
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (installed by `make test` on Debian)")
-    name = f"livecat-rt-{os.getpid()}"
     from livecat.live.devices import sounddevice
 
     sd = sounddevice()
     saved = dict(os.environ)
     try:
-        # A 21 ms period, not the usual 5.3 ms: with the dummy backend's timer thread not
-        # real-time, a VM that stalls for over a period makes the server count an xrun, and in
-        # a full test run on a shared 2-core VM every 3 s take had some at 256 frames (seen in
-        # CI, and here after test_live_jack). The timing maths checked here hold for any period.
-        with livehelpers.jack_server(name, period=RT_PERIOD) as env:
+        with livehelpers.jack_server(name, period=period) as env:
             os.environ.update(env)
             sd._terminate()  # PortAudio lists JACK's devices when it initialises
             sd._initialize()
@@ -56,6 +53,24 @@ def server():
         os.environ.clear()
         os.environ.update(saved)
         sd._initialize()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with _portaudio_on_jack(f"livecat-rt-{os.getpid()}", period=livehelpers.PERIOD) as name:
+        yield name
+
+
+@pytest.fixture
+def slow_cycle_server():
+    """A server of 21 ms periods, not the usual 5.3 ms: with the dummy backend's timer thread
+    not real-time, a VM that stalls for over a period makes the server count an xrun, and in
+    a full test run on a shared 2-core VM every 3 s take had some at 256 frames (seen in CI,
+    and here after test_live_jack). The timing maths hold for any period. (The other tests
+    keep 256: one run of the module's stop test at 1024 ended in a segfault in PortAudio's
+    close, never seen at 256.)"""
+    with _portaudio_on_jack(f"livecat-rt-slow-{os.getpid()}", period=RT_PERIOD) as name:
+        yield name
 
 
 def _player(corpus: Corpus, **settings) -> LivePlayer:
@@ -101,7 +116,8 @@ def _play_through_livecat(corpus: Corpus, server: str, target: np.ndarray):
     return player, heard, client.recorded[: client.rec_pos], xruns
 
 
-def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, server):
+def test_rtmixer_output_is_the_offline_engine_delayed_by_a_constant(corpus, slow_cycle_server):
+    server = slow_cycle_server
     target = mediagen.varied_notes(3.0, seed=8)
     # An xrun drops a period from the recording or from livecat's stream and shifts one
     # against the other for the rest of the take: that says nothing of the timing maths, so
