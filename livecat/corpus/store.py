@@ -577,13 +577,9 @@ def holds_livecat_manifest(folder: Path) -> bool:
     """Whether ``folder`` holds a manifest livecat wrote (its format name says so), read only
     from a regular file of a manifest's size: a folder that merely has a ``manifest.json`` (a
     web project's) is not a corpus, and livecat never replaces or removes it."""
-    manifest = folder / MANIFEST
     try:
-        info = manifest.stat()
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_MAX_BYTES:
-            return False
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = _read_manifest(folder / MANIFEST, corpus=folder)
+    except CorpusError:
         return False
     return isinstance(data, dict) and data.get("format") == FORMAT_NAME
 
