@@ -11,6 +11,12 @@ from livecat.errors import ParameterError
 ATTACK_FADE = 48
 
 
+def _fade_in(length: int) -> np.ndarray:
+    """A sin² rise over ``length`` samples (reversed, the matching fall): short enough to keep
+    a drum's attack, smooth enough not to click."""
+    return np.sin(0.5 * np.pi * (np.arange(length) + 0.5) / length) ** 2
+
+
 def attack_window(*, hop: int, overlap: int) -> np.ndarray:
     """The window of a grain that starts a run: at full level at once (after a 1 ms fade-in)
     instead of rising over half a grain. It is the sum of the windows of the grains that
@@ -22,7 +28,7 @@ def attack_window(*, hop: int, overlap: int) -> np.ndarray:
     for j in range(1, overlap):
         full[: length - j * hop] += window[j * hop :]
     fade = min(ATTACK_FADE, length)
-    full[:fade] *= np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
+    full[:fade] *= _fade_in(fade)
     return full
 
 
@@ -61,8 +67,7 @@ class GrainPlayer:
         self.window = grain_window(hop=hop, overlap=overlap)
         self.attack = attack_window(hop=hop, overlap=overlap)
         self.length = self.window.size
-        fade = min(ATTACK_FADE, self.length)
-        self._fall = np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32) ** 2
+        self._fall = _fade_in(min(ATTACK_FADE, self.length))[::-1].astype(np.float32)
         self.voices = overlap + 1
         self._start = np.zeros(self.voices, np.int64)  # first store sample of the grain
         self._end = np.zeros(self.voices, np.int64)  # store sample where its source ends
