@@ -743,7 +743,8 @@ def _transient_report(label: str, run: dict, played: TransientInput) -> list[tup
             (f"live {group} onset-to-grain p50 / p90, {label}", f"{lc50:.1f} / {lc90:.1f} ms"),
             (f"live {group} onset-to-grain p50 / p90, pass-through", f"{pt50:.1f} / {pt90:.1f} ms"),
             (
-                f"live {group} livecat - pass-through p50 / p90, {label} (goal <= +15 ms)",
+                f"live {group} livecat - pass-through p50 / p90, {label} "
+                f"(goal <= +{TRANSIENT_GOAL_MS:g} ms)",
                 f"{d50:+.1f} / {d90:+.1f} ms",
             ),
             (
