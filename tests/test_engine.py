@@ -175,7 +175,10 @@ def test_jumps_land_in_time_with_the_input_not_on_the_entry(varied_corpus):
     target = 0.05 * decoded[int(offset_s * SR) : int(offset_s * SR) + 5 * SR]
     errors_s = {}
     for align in (True, False):
-        engine = Engine(corpus, settings=EngineSettings(align_jumps=align, continuity=0.0))
+        # Without attacks: a live attack grain starts its footage's onset the attack's
+        # length late on purpose (test_a_led_render_plays_a_hit_s_attack_where_the_input_s_is).
+        settings = EngineSettings(align_jumps=align, continuity=0.0, attacks=False)
+        engine = Engine(corpus, settings=settings)
         engine.reset()
         hop, was_gated = engine.hop, True
         errors_s[align] = []
@@ -409,22 +412,146 @@ def test_live_a_noise_burst_after_silence_sounds_at_full_level_at_once(half_sile
         )
 
 
-def test_a_led_render_s_engine_starts_no_attack_grain(half_silent_corpus):
-    """A render's lead already starts every grain a reaction time before it was decided: an
-    attack grain there would sound before the input's attack. With a lead of a hop or more
-    the engine plays the ordinary rise."""
-    target, _ = _noise_bursts(seed=7)
-    led = Engine(half_silent_corpus, settings=EngineSettings(lead_s=0.025))
-    starts = []
-    original = led.player.start
+# -- drums: an onset is answered from the footage's onsets --------------------------------------
+KICK, SNARE, HAT = 36, 38, 42
+DRUM_CLASS = {KICK: "kick", SNARE: "snare", HAT: "hat"}
 
-    def start(*args, attack=False, **kwargs):
-        starts.append(attack)
-        original(*args, attack=attack, **kwargs)
 
-    led.player.start = start
-    run(led, target, 256)
-    assert starts and not any(starts)
+@pytest.fixture(scope="module")
+def drum_kit_corpus(tmp_path_factory) -> tuple[Corpus, list[tuple[float, int, int]]]:
+    """A drummer's footage on FluidSynth's Standard kit: kick, snare and closed hat alone,
+    four each at other velocities, 0.5 s apart (off the pictures' grid by a few ms)."""
+    d = tmp_path_factory.mktemp("drum-kit")
+    rng = np.random.default_rng(1)
+    notes = [KICK, SNARE, HAT] * 4
+    rng.shuffle(notes)
+    hits = [
+        (0.3 + 0.5 * i + 0.007 * (i % 5), int(n), int(rng.integers(70, 121)))
+        for i, n in enumerate(notes)
+    ]
+    sound = mediagen.render_drum_hits(
+        hits, kit=mediagen.GM_KITS["standard"], path_wav=d / "kit.wav", sr_hz=SR
+    )
+    seconds = sound.size / SR
+    path = d / "kit.mp4"
+    mediagen.write_video(path, fps=25, size=(160, 120), duration_s=seconds, audio=sound, sr_hz=SR)
+    build_corpus([path], d / "corpus")
+    return Corpus.open(d / "corpus"), hits
+
+
+def _power_kit_hits(tmp_path) -> tuple[np.ndarray, list[tuple[float, int, int]]]:
+    """Another kit (Power), other velocities, at times 0.45-0.7 s apart."""
+    rng = np.random.default_rng(2)
+    notes = [KICK, SNARE, HAT] * 3
+    rng.shuffle(notes)
+    hits, t = [], 0.4
+    for note in notes:
+        hits.append((round(t, 4), int(note), int(rng.integers(60, 121))))
+        t += float(rng.uniform(0.45, 0.7))
+    audio = mediagen.render_drum_hits(
+        hits, kit=mediagen.GM_KITS["power"], path_wav=tmp_path / "power.wav", sr_hz=SR
+    )
+    return audio, hits
+
+
+def _onsets_s(audio: np.ndarray) -> np.ndarray:
+    """Onsets (s) by the detector the engine uses, placed to a sample or two (test_onsets)."""
+    from livecat.features.onsets import OnsetDetector
+
+    return np.array(OnsetDetector(floor_db=-60.0).push(audio)) / SR
+
+
+def _run_recording(
+    engine: Engine, audio: np.ndarray
+) -> tuple[list[tuple[float, float]], np.ndarray]:
+    """Run ``audio`` through ``engine`` in 256-sample blocks: (stream time, source time) after
+    each block, and the output."""
+    engine.reset()
+    out = np.zeros_like(audio)
+    shown = []
+    for start in range(0, audio.size, 256):
+        engine.process(audio[start : start + 256], out[start : start + 256])
+        shown.append((engine.state.samples / SR, engine.state.source_t_s))
+    return shown, out
+
+
+def test_a_hit_is_answered_by_a_hit_of_its_kind_from_another_kit(drum_kit_corpus, tmp_path):
+    """20 ms after each hit of the Power kit, the grain playing is the footage's hit of the
+    same drum (the Standard kit's): decided from the hit's first 10.7 ms, not from the sound
+    before it, which is what the ordinary descriptor window mostly holds then."""
+    corpus, corpus_hits = drum_kit_corpus
+    target, hits = _power_kit_hits(tmp_path)
+    shown, _ = _run_recording(Engine(corpus), target)
+    times = np.array([t for t, _ in shown])
+    corpus_times = np.array([t for t, _, _ in corpus_hits])
+    pairs = []
+    for t, note, _ in hits:
+        source_t_s = shown[int(np.searchsorted(times, t + 0.02))][1]
+        k = int(np.searchsorted(corpus_times, source_t_s + 0.005)) - 1
+        pairs.append((DRUM_CLASS[note], DRUM_CLASS[corpus_hits[k][1]]))
+    right = sum(a == b for a, b in pairs)
+    assert right >= 8, " ".join(f"{a}->{b}" for a, b in pairs)  # from the ordinary window alone: 4
+
+
+def test_a_led_render_plays_a_hit_s_attack_where_the_input_s_is(drum_kit_corpus, tmp_path):
+    """A render's lead is longer than the attack the engine decides from, so the grain can
+    start late enough that its hit sounds where the input's does: within 2 ms, and nothing
+    sounds like an onset in the 30 ms before. Live (no lead) it comes the attack's length
+    (10.7 ms) later, and no later."""
+    from livecat.synthesis.engine import _ATTACK_S
+
+    corpus, _ = drum_kit_corpus
+    target, _ = _power_kit_hits(tmp_path)
+    truth = _onsets_s(target)
+    assert truth.size == 9
+    led = Engine(corpus)
+    led.apply(led.settings.with_(lead_s=led.reaction_s))
+    _, out = _run_recording(led, target)
+    heard = _onsets_s(out[round(led.reaction_s * SR) :])  # a render moves it by the lead
+    for t in truth:
+        nearest = heard[np.argmin(np.abs(heard - t))]
+        assert abs(nearest - t) <= 0.002, (t, nearest)
+        assert not np.any((heard > t - 0.03) & (heard < t - 0.002)), (t, heard)
+    _, out = _run_recording(Engine(corpus), target)
+    live = _onsets_s(out)
+    for t in truth:
+        late_s = live[np.argmin(np.abs(live - t))] - t
+        assert 0.0 <= late_s <= _ATTACK_S + 0.002, (t, late_s)
+
+
+def test_hits_give_the_same_output_whatever_the_block_size(drum_kit_corpus, tmp_path):
+    """Attacks are decided between the hop's decisions, at a fixed time after each onset:
+    still the very same output for any split of the input into blocks."""
+    corpus, _ = drum_kit_corpus
+    target, _ = _power_kit_hits(tmp_path)
+    engine = Engine(corpus)
+    reference, _ = run(engine, target, 512)
+    assert engine.state.jumps > 0
+    for block in (61, 256, 1921):
+        out, _ = run(engine, target, block)
+        np.testing.assert_array_equal(out, reference)
+
+
+def test_an_attack_grain_sums_to_one_with_grains_that_follow_it_off_the_hop_grid():
+    """An attack falls between two of the hop's decisions: its window is the sum of the
+    windows of the grains that would have started before it on their grid, so a run that
+    continues it plays the footage unchanged."""
+    from livecat.synthesis.grains import ATTACK_FADE, GrainPlayer
+
+    rng = np.random.default_rng(3)
+    store = (rng.standard_normal(SR) * 3000).astype(np.int16)
+    hop, overlap, first = 512, 4, 173  # the next decision comes 173 samples after the attack
+    player = GrainPlayer(store, hop=hop, overlap=overlap, max_block=hop)
+    out = np.zeros(first + 10 * hop, np.float32)
+    player.start(1000, source_end=store.size, gain=1.0, attack=True, next_start=first)
+    player.render(out[:first])
+    for k in range(10):
+        player.start(1000 + first + k * hop, source_end=store.size, gain=1.0)
+        player.render(out[first + k * hop : first + (k + 1) * hop])
+    expected = store[1000 : 1000 + out.size] / 32768.0
+    np.testing.assert_allclose(
+        out[ATTACK_FADE : 8 * hop], expected[ATTACK_FADE : 8 * hop], atol=1e-6
+    )
 
 
 @pytest.fixture(scope="module")

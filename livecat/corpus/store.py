@@ -270,6 +270,7 @@ class Corpus:
         self._audible_db: np.ndarray | None = None  # audible_levels_db(), once worked out
         self._rise_db: np.ndarray | None = None  # rise_ahead_db(), likewise
         self._by_level: np.ndarray | None = None  # entries, quietest first by that level
+        self._attacks: dict[int, Attacks] = {}  # attacks(), by length
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -505,11 +506,66 @@ class Corpus:
         k = int(np.searchsorted(pts, t_s, side="right")) - 1
         return src.first_entry + min(max(k, 0), src.entries - 1)
 
+    def attacks(self, *, length: int) -> Attacks:
+        """The footage's onsets (hits, plosives, notes) and the first ``length`` samples of
+        each described (:mod:`livecat.features.onsets`): what the engine answers an input's
+        onset from. Found by the detector the input goes through, so both agree where an
+        attack starts; worked out on first use (a pass over the grain store and one short
+        spectrum per onset) and kept."""
+        if length not in self._attacks:
+            from livecat.features.onsets import AttackDescriber, store_onsets
+
+            bounds = np.array(
+                [(s.grain_offset, s.grain_offset + s.grain_samples) for s in self.sources],
+                np.int64,
+            ).reshape(-1, 2)
+            positions = store_onsets(self.grains, bounds, floor_db=_ONSET_FLOOR_DB, attack=length)
+            describer = AttackDescriber(attack=length, sr_hz=self.grain_sr_hz)
+            descriptors = np.empty((positions.size, describer.dim), np.float32)
+            levels_db = np.empty(positions.size, np.float32)
+            for lo in range(0, positions.size, 4096):
+                at = positions[lo : lo + 4096]
+                windows = np.asarray(self.grains, np.int16)[at[:, None] + np.arange(length)]
+                windows = windows.astype(np.float64) / 32768.0
+                descriptors[lo : lo + at.size] = describer.describe(windows)
+                levels_db[lo : lo + at.size] = 10.0 * np.log10(np.mean(windows**2, axis=1) + 1e-12)
+            scale = describer.scale_for(descriptors)
+            descriptors *= scale
+            starts = np.asarray(self.entries["grain_start"], np.int64)
+            owner = np.searchsorted(bounds[:, 0], positions, side="right") - 1
+            entry = np.searchsorted(starts, positions, side="right") - 1
+            self._attacks[length] = Attacks(
+                positions=positions,
+                sources=owner.astype(np.int64),
+                entries=np.maximum(entry, 0).astype(np.int64),
+                descriptors=descriptors,
+                levels_db=levels_db,
+                scale=scale,
+            )
+        return self._attacks[length]
+
     def resident_grains(self) -> np.ndarray:
         """All grain audio copied into RAM and touched, so playing it never page-faults."""
         grains = np.array(self.grains, dtype=np.int16, copy=True)
         grains[::2048].sum()  # fault every page in now, not in the audio callback
         return grains
+
+
+#: Onsets quieter than this (dBFS over 1.3 ms) are not looked for in the footage; the engine
+#: leaves out those under its gate.
+_ONSET_FLOOR_DB = -80.0
+
+
+@dataclass(frozen=True)
+class Attacks:
+    """The footage's onsets (:meth:`Corpus.attacks`), one row each."""
+
+    positions: np.ndarray  # grain store sample where the attack starts
+    sources: np.ndarray  # its source
+    entries: np.ndarray  # the entry on screen there
+    descriptors: np.ndarray  # AttackDescriber of its first samples, times scale
+    levels_db: np.ndarray  # their level, dBFS
+    scale: np.ndarray  # AttackDescriber.scale_for these onsets: apply it to a query too
 
 
 #: Parts of an entry's grain whose levels _scan_grains measures (5.3 ms each by default).

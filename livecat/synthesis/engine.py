@@ -24,6 +24,12 @@ from livecat.features import (
     DescriptorBatch,
     DescriptorStream,
 )
+from livecat.features.onsets import (
+    MAX_REPORT_DELAY,
+    ONSET_BLOCK,
+    AttackDescriber,
+    OnsetDetector,
+)
 from livecat.synthesis.grains import GrainPlayer
 
 LEVEL_MODES = ("compensate", "match", "ignore")
@@ -52,6 +58,12 @@ _CALM_DB = 3.0
 # Continuation windows described at once: the playhead's next 8 hops. A run of continuations
 # then costs one batch (about 1.2 single descriptors) per 8 decisions instead of one each.
 _CONT_BATCH = 8
+# What an onset is answered from: the input's first 10.7 ms after it, matched against the
+# footage's onsets described the same way (livecat.features.onsets). Longer tells drums
+# apart better and answers later.
+_ATTACK_S = 512 / 48000
+# An onset this close after a grain's start is the one it plays already (samples).
+_ONSET_SLACK = 128
 
 
 def _power_db(power: np.ndarray) -> np.ndarray:
@@ -140,6 +152,7 @@ class EngineSettings:
     align_jumps: bool = True
     seed: int = 0
     lead_s: float = 0.0
+    attacks: bool = True
 
     def __post_init__(self) -> None:
         if self.level_mode not in LEVEL_MODES:
@@ -165,6 +178,7 @@ class EngineSettings:
             level_mode="ignore",
             gate_db=-200.0,
             align_jumps=False,
+            attacks=False,
         )
         base.update(overrides)
         return cls(**base)
@@ -337,6 +351,16 @@ class Engine:
         self._align_reach = self._median_entry_spacing() // 2
         self._align_blocks = max(1, corpus.params.n_fft // _ALIGN_BLOCK)
         self._phase_reach = int(_PHASE_REACH_S * self.sr_hz)
+        # Onsets: the input's found as it comes, answered from the footage's. Needs the
+        # input at the grain rate (every descriptor but seed).
+        # No shorter than the detector needs to report an onset, or a live stream's small
+        # blocks would hear of some onsets only after their answer was due.
+        self._attack_len = max(round(_ATTACK_S * self.sr_hz), MAX_REPORT_DELAY)
+        self._attacks = (
+            corpus.attacks(length=self._attack_len) if self._cont_batch is not None else None
+        )
+        self._attack_describer = AttackDescriber(attack=self._attack_len, sr_hz=self.sr_hz)
+        self._detector = OnsetDetector(floor_db=self.settings.gate_db)
         self.state = EngineState()
         self.apply(self.settings)
 
@@ -415,6 +439,12 @@ class Engine:
         self._lead = max(0, round(settings.lead_s * self.sr_hz))
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
+        self._detector.floor_db = settings.gate_db
+        self._attack_audible = (
+            np.flatnonzero(self._attacks.levels_db >= settings.gate_db)
+            if self._attacks is not None
+            else np.zeros(0, np.int64)
+        )
 
     def precompute_input(self, signal: np.ndarray, *, samples: int | None = None) -> None:
         """Announce a whole known input (offline render): ``signal``, followed by silence up
@@ -461,10 +491,26 @@ class Engine:
         self._rng = np.random.default_rng(self.settings.seed)
         self.state = EngineState()
         self._playhead = -1  # store sample the current grain started from
+        self._playhead_at = 0  # stream sample at which it did
         self._last_start = -(2**62)  # stream sample at which it started
         self._gate_open = False
+        self._detector = OnsetDetector(floor_db=self.settings.gate_db)
+        self._attack_due = -1  # stream sample at which an input onset is answered
+        self._attack_rise = -1  # where that onset's rise began
+        self._hold_until = -1  # grid decisions continue an attack's grain until then
+        self._lag = 0  # how far the run's footage plays behind the input (_heard_point)
+        self._attack_start_due = -1  # stream sample at which a decided attack's grain starts
+        self._pending_attack: tuple[int, float, float] = (0, 1.0, 0.0)
+        self._run_start = -(2**62)  # stream sample of the last jump
 
     _playhead = -1
+    _playhead_at = 0
+    _attack_due = -1
+    _attack_rise = -1
+    _hold_until = -1
+    _lag = 0
+    _attack_start_due = -1
+    _run_start = -(2**62)
     _last_start = -(2**62)
     _gate_open = False
     _known: _KnownInput | None = None
@@ -480,17 +526,33 @@ class Engine:
             out = np.zeros(n, np.float32)
         else:
             out[:n] = 0.0
+        if self._attacks is not None and self.settings.attacks:
+            # Onsets anywhere in the block are known now; each is answered a fixed time
+            # after it (_ATTACK_S), which the loop below stops at, whatever the block size.
+            onsets = self._detector.push(block[:n])
+            for onset, rise in zip(onsets, self._detector.rises, strict=True):
+                self._attack_due = onset + self._attack_len
+                self._attack_rise = rise
         pos = 0
         while pos < n:
             step = min(n - pos, self._to_hop)
-            self.stream.push(block[pos : pos + step])
-            self.player.render(out[pos : pos + step])
-            pos += step
-            self._to_hop -= step
-            self.state.samples += step
+            for due in (self._attack_due, self._attack_start_due):
+                if due >= self.state.samples:
+                    step = min(step, due - self.state.samples)
+            if step:
+                self.stream.push(block[pos : pos + step])
+                self.player.render(out[pos : pos + step])
+                pos += step
+                self._to_hop -= step
+                self.state.samples += step
             if self._to_hop == 0:
                 self._to_hop = self.hop
                 self._decide()
+            if self._attack_due == self.state.samples:  # not answered by a grid decision
+                self._attack_due = -1
+                self._decide_attack()
+            if self._attack_start_due == self.state.samples:
+                self._start_attack()
         s = self.settings
         if s.wet != 1.0:
             out[:n] *= s.wet
@@ -518,15 +580,43 @@ class Engine:
                 st.brightness = max(0.0, st.brightness - self._fade_step)
             elif s.gate_mode == "idle":
                 self._show(s.idle_entry if 0 <= s.idle_entry < self._count else -1)
-            # The footage's time runs on under the gate, unplayed: after a pause, going on
-            # where the footage is now is a candidate like any other (a cut of the corpus's
-            # own sound pauses where its footage does, and comes back in the right place).
-            if self._playhead >= 0:
-                self._playhead += self.hop
+            # The footage's time runs on under the gate, unplayed (_continuation): after a
+            # pause, going on where the footage is now is a candidate like any other (a cut
+            # of the corpus's own sound pauses where its footage does, and comes back in the
+            # right place).
             return
         gate_was_open, self._gate_open = self._gate_open, True
         st.gated = False
         st.brightness = 1.0
+        if self._attack_due == st.samples:  # an onset is answered here, on the grid
+            self._attack_due = -1
+            if self._decide_attack():
+                return
+        if st.samples < self._attack_start_due:
+            return  # an attack's grain starts shortly (_start_attack); nothing before it
+        # (A rise is known once its block of ONSET_BLOCK samples is in, whatever the split.)
+        rise = self._detector.rise_at
+        heard = st.samples - ONSET_BLOCK
+        if (self._attack_rise <= heard and st.samples < self._attack_due) or 0 <= rise <= heard:
+            # An onset is heard (or a rise the detector will report as one once it has seen
+            # its peak, OnsetDetector.rise_at) and will be answered from its attack
+            # (_decide_attack) within _ATTACK_S. Until then, no jump answers it from a window
+            # that mostly holds the sound before it, and no run plays on into a hit of its
+            # own (under a render's lead, either would sound before the input's onset),
+            # unless the footage is the input's own sound (:meth:`_runs_into_a_change`).
+            if gate_was_open:  # else nothing sounds to play on: a fade-in would be an onset
+                self._hold_attack(rise=rise if rise >= 0 else self._attack_rise)
+            elif (cont := self._continuation()) is not None:
+                # Show where the footage, run on under the gate, is at the input's newest
+                # sound, if it sounds there.
+                t_s = (self._heard_point(*cont[::-1]) - self.source_grain0[st.source]) / self.sr_hz
+                entry = self._entry_at(st.source, float(t_s))
+                if self.audible_db[entry] >= s.gate_db:
+                    st.source_t_s, st.entry = float(t_s), entry
+            return
+        if st.samples < self._hold_until and self._hold_attack():
+            return
+        continuity = s.continuity
         if known:
             self._query[0] = known.queries[row]
         else:
@@ -569,15 +659,17 @@ class Engine:
         choice, choice_dist = int(labels[best]), float(dist[best])
         start = int(self.entry_grain[choice])
 
-        cont = self._continuation() if s.continuity > 0 else None
+        cont = self._continuation() if continuity > 0 else None
         if cont is not None:
             cont_entry, cont_start = cont
+            # The footage's sound that corresponds to the input's window: the grain's start
+            # itself, but after an attack, which plays the footage's hit where the input's
+            # was (later than decided, or earlier under a lead), that much later.
+            heard = self._heard_point(cont_start, cont_entry)
             # Footage whose loudness drifts away from the input's (it falls silent while the
             # input speaks, or the reverse) cannot be levelled by gain without pumping: jump.
             input_db = self._recent_input_db()
-            source_db = self._recent_source_db(
-                cont_start, source=int(self.entry_source[cont_entry])
-            )
+            source_db = self._recent_source_db(heard, source=int(self.entry_source[cont_entry]))
             needed_db = min(max(input_db - source_db, -s.max_gain_db), s.max_gain_db)
             drifted = (
                 s.level_mode == "compensate"
@@ -588,7 +680,9 @@ class Engine:
                 self.entry_source[choice] == self.entry_source[cont_entry]
                 and abs(choice - cont_entry) <= 1
             )
-            if drifted or self._runs_into_a_change(cont_start, cont_entry, level_db, calm=calm):
+            if drifted or self._runs_into_a_change(
+                cont_start, cont_entry, level_db, heard=heard, calm=calm
+            ):
                 cont = None
             elif same_place:  # the best match is where the footage already is: play on
                 choice, start = cont_entry, cont_start
@@ -596,16 +690,18 @@ class Engine:
                 # Continuing costs its distance, less a continuity share; jumping costs the
                 # best candidate's distance plus a continuity share of the corpus's typical
                 # near-match distance (so two near-perfect matches do not trade places).
-                jump_cost = choice_dist + s.continuity * self.typical_distance
+                jump_cost = choice_dist + continuity * self.typical_distance
                 # Always the exact descriptor of the playhead's window: the stored entries
                 # around it, 40 ms apart, are no bound in fast sound (a plosive), where
                 # they judged the footage's own continuation far off and jumped away.
-                cont_dist, _ = self._continuation_distance(cont_start, cont_entry, level_db)
-                if cont_dist * (1.0 - s.continuity) <= jump_cost:
+                cont_dist, _ = self._continuation_distance(heard, cont_entry, level_db)
+                if cont_dist * (1.0 - continuity) <= jump_cost:
                     choice, choice_dist, start = cont_entry, cont_dist, cont_start
                 else:
                     cont = None
         if cont is None:
+            self._lag = 0
+            self._run_start = now
             st.jumps += 1
             self._last_jump[choice] = now
             if s.align_jumps:
@@ -624,16 +720,192 @@ class Engine:
         )
         gain = 1.0
         if s.level_mode == "compensate":
-            gain = self._compensating_gain(start, source, jump=cont is None, attack=attack)
+            gain = self._compensating_gain(
+                start, source, jump=cont is None, attack=attack, lag=self._lag
+            )
         self.player.start(
             start, source_end=int(self.source_grain_end[source]), gain=gain, attack=attack
         )
         self._last_start = now
-        self._playhead = start
+        self._playhead, self._playhead_at = start, now
         st.distance = choice_dist
         st.source = source
         st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
-        st.entry = self._entry_at(source, st.source_t_s)
+        self._show_run(source, continuing=cont is not None)
+
+    def _decide_attack(self) -> bool:
+        """Answer an input onset from the footage's onsets (:meth:`Corpus.attacks`): the one
+        whose first ``_ATTACK_S`` is shaped most like the input's since its onset starts a
+        grain at full level, its attack where the input's was (a render's lead allowing;
+        live, ``_ATTACK_S`` later), and plays on until the input's window has left the
+        onset behind. Returns False (nothing done) when the onset is under the gate or the
+        footage has none."""
+        s, st = self.settings, self.state
+        candidates = self._attack_audible
+        if not candidates.size:
+            return False
+        window = self.stream.latest_window()[-self._attack_len :]
+        level_db = _db(float(np.dot(window, window)) / window.size)
+        if level_db < s.gate_db:
+            return False
+        attacks = self._attacks
+        query = self._attack_describer.describe(window)[0] * attacks.scale
+        diff = attacks.descriptors[candidates] - query
+        dist = np.einsum("ij,ij->i", diff, diff)
+        best = int(candidates[int(np.argmin(dist))])
+        now = st.samples
+        # Footage that plays an onset of its own at the input's (a cut of the corpus's own
+        # sound, a loop, a groove in time) plays on, unless that onset is clearly unlike.
+        # (Only a run that began before the onset: one the hop's decisions started since,
+        # reacting to it, answered it from the sound before it.)
+        cont = self._continuation()
+        if (
+            cont is not None
+            and self._run_start <= now - self._attack_len
+            and self._plays_this_attack(cont, query, float(dist.min()), level_db=level_db)
+        ):
+            return False
+        # Led by a render's lead, the attack can sound where the input's did: its grain
+        # starts that much later (_start_attack), the footage's hit at its start.
+        delay = min(max(0, self._lead - self._attack_len), self.player.length)
+        gain = 1.0
+        if s.level_mode == "compensate":
+            # Like for like, the input's attack against the footage's; and, as after any
+            # jump (_compensating_gain), the grain itself no more than 6 dB above the input
+            # (a footage hit that starts softly must not be boosted by that softness).
+            source = int(attacks.sources[best])
+            onset = int(attacks.positions[best])
+            stop = min(onset + self.player.length, int(self.source_grain_end[source]))
+            segment = self.grains[onset:stop]
+            grain_db = _db(
+                float(np.dot(segment, segment.astype(np.float32))) / (32768.0**2 * segment.size)
+            )
+            gain_db = min(level_db - float(attacks.levels_db[best]), level_db + 6.0 - grain_db)
+            gain = 10.0 ** (min(max(gain_db, -s.max_gain_db), s.max_gain_db) / 20.0)
+        self._pending_attack = (best, gain, float(math.sqrt(dist.min())))
+        self._attack_start_due = now + delay
+        if not delay:
+            self._start_attack()
+        return True
+
+    def _start_attack(self) -> None:
+        """Start the grain of the attack :meth:`_decide_attack` chose, at full level from the
+        footage's hit, and play its footage on (:meth:`_hold_attack`) until the input's
+        window has left the onset behind."""
+        best, gain, distance = self._pending_attack
+        self._attack_start_due = -1
+        st, attacks = self.state, self._attacks
+        now = st.samples
+        source = int(attacks.sources[best])
+        start = int(attacks.positions[best])
+        if self.settings.level_mode == "compensate":
+            self._gain_db = 20.0 * math.log10(gain)
+            stop = min(start + self.player.length, int(self.source_grain_end[source]))
+            segment = self.grains[start:stop]
+            peak = max(int(segment.max()), -int(segment.min()), 1) / 32768.0
+            gain = min(gain, 0.99 / peak)
+        self.player.start(
+            start,
+            source_end=int(self.source_grain_end[source]),
+            gain=gain,
+            attack=True,
+            next_start=self._to_hop,
+        )
+        self._gate_open, st.gated, st.brightness = True, False, 1.0
+        st.jumps += 1
+        entry = int(attacks.entries[best])
+        self._last_jump[entry] = now
+        self._last_start = now
+        self._playhead, self._playhead_at = start, now
+        # The footage's hit sounds where the input's did: the run plays behind the input's
+        # newest sound by the time since the input's onset (the attack's length, or the
+        # lead when led).
+        self._lag = max(self._attack_len, self._lead)
+        self._run_start = now
+        # The next decision's window still holds mostly the sound before the onset: it plays
+        # the attack on. From the one after, the ordinary decisions take over, and hear a
+        # note's pitch, which the attack's descriptor does not hold.
+        self._hold_until = now + self.hop
+        st.distance = distance
+        st.source = source
+        st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
+        # The picture of the hit: the first whose analysis window holds the onset.
+        st.entry = self._entry_at(source, st.source_t_s, at_or_after=True)
+
+    def _heard_point(self, start: int, entry: int) -> int:
+        """The footage's sample that corresponds to the input's newest, for a continuation
+        from ``start``: ``start`` plus the run's lag (:meth:`_decide_attack`), within the
+        source."""
+        end = int(self.source_grain_end[int(self.entry_source[entry])])
+        return min(start + self._lag, end)
+
+    def _plays_this_attack(
+        self, cont: tuple[int, int], query: np.ndarray, best_sq: float, *, level_db: float
+    ) -> bool:
+        """Whether continuing plays the input's attack already: the footage's last
+        ``_ATTACK_S`` is as close as the best onset and as loud as the input's, within 3 dB
+        (the same sound, wherever the detector placed the footage's onset, if it found one:
+        the sound before a cut's start differs); or the footage has an onset where the input
+        has (within ``_ONSET_SLACK``) no more than twice as far from it as the best (the run
+        is then moved onto it)."""
+        attacks = self._attacks
+        entry, start = cont
+        heard = self._heard_point(start, entry)
+        at = heard - self._attack_len  # where the footage's onset would have to be
+        source = int(self.entry_source[entry])
+        if at >= int(self.source_grain0[source]):
+            own = self.grains[at:heard] * (1.0 / 32768.0)
+            if abs(_db(float(np.dot(own, own)) / own.size) - level_db) <= 3.0:
+                diff = self._attack_describer.describe(own)[0] * attacks.scale - query
+                if float(np.dot(diff, diff)) <= best_sq + 1e-6:
+                    return True
+        near = int(np.searchsorted(attacks.positions, at - _ONSET_SLACK))
+        if near < attacks.positions.size and attacks.positions[near] <= at + _ONSET_SLACK:
+            diff = attacks.descriptors[near] - query
+            if float(np.dot(diff, diff)) <= 4.0 * best_sq + 1e-6:
+                # Line the run up with that onset: a run a millisecond off the input
+                # describes unlike it around an onset, and jumps away.
+                self._playhead += int(attacks.positions[near]) - at
+                return True
+        return False
+
+    def _hold_attack(self, *, rise: int = -1) -> bool:
+        """A grid decision within a grain's length of an attack: play the attack's footage
+        on (the input's descriptor window still holds the sound before the onset). False
+        when it cannot (the source ends or falls silent). With ``rise`` (the stream sample
+        where an input onset's rise began, its attack not yet decided): play on only if
+        the footage brings no hit of its own but one at the input's (its own sound)."""
+        cont = self._continuation()
+        if cont is None:
+            return False
+        entry, start = cont
+        source = int(self.entry_source[entry])
+        if self._falls_silent(start, source):
+            return False
+        if rise >= 0:
+            # The footage's sample that lines up with the input's rise.
+            at = self._heard_point(start, entry) - (self.state.samples - rise)
+            positions = self._attacks.positions
+            i = int(np.searchsorted(positions, start + _ONSET_SLACK))
+            ahead = i < positions.size and positions[i] < start + self.player.length
+            if ahead and not -_ONSET_SLACK <= positions[i] - at <= MAX_REPORT_DELAY:
+                return False  # a hit of the footage's own, not the input's
+            if not ahead and self._rise_ahead_db(start, source) >= _ATTACK_DB:
+                return False
+        s = self.settings
+        gain = 1.0
+        if s.level_mode == "compensate" and rise >= 0:
+            gain = 10.0 ** (self._gain_db / 20.0)  # the input's attack must not level it up
+        elif s.level_mode == "compensate":
+            gain = self._compensating_gain(start, source, jump=False, lag=self._lag)
+        self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
+        self._last_start = self.state.samples
+        self._playhead, self._playhead_at = start, self.state.samples
+        st = self.state
+        st.source = source
+        st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
+        self._show_run(source, continuing=True)
+        return True
 
     def _continuation_distance(
         self, start: int, entry: int, level_db: float
@@ -751,7 +1023,7 @@ class Engine:
         reach = self._phase_reach
         span = 2 * self.hop  # the new grain's rise, where the old grains still sound
         old_source = self.state.source
-        ref_start = self._playhead + self.hop
+        ref_start = self._playhead + (self.state.samples - self._playhead_at)
         source = int(self.entry_source[entry])
         if (
             ref_start + span > self.source_grain_end[old_source]
@@ -795,19 +1067,28 @@ class Engine:
             return default_db
         return _db(float(np.dot(before, before.astype(np.float32))) / (32768.0**2 * before.size))
 
-    def _runs_into_a_change(self, start: int, entry: int, level_db: float, *, calm: bool) -> bool:
+    def _runs_into_a_change(
+        self,
+        start: int,
+        entry: int,
+        level_db: float,
+        *,
+        heard: int,
+        calm: bool,
+    ) -> bool:
         """Whether continuing from ``start`` would play what the input does not: fade the
         output out under a sounding input (:meth:`_falls_silent`), or, while the input has
         no attack (``calm``), bring the footage's next one (:meth:`_rise_ahead_db`). Not when
         the footage is a closer match than a typical one: footage that is the input's own
-        sound knows what comes next, so it plays on."""
+        sound knows what comes next, so it plays on. ``heard``: the footage's point that
+        corresponds to the input's newest sample (:meth:`_heard_point`)."""
         source = int(self.entry_source[entry])
         if not (
             self._falls_silent(start, source)
             or (calm and self._rise_ahead_db(start, source) >= _ATTACK_DB)
         ):
             return False
-        return self._continuation_distance(start, entry, level_db)[0] > self.typical_distance
+        return self._continuation_distance(heard, entry, level_db)[0] > self.typical_distance
 
     def _input_rise_db(self) -> tuple[float, float]:
         """How much louder the input's newest part of a grain's eight is than the louder and
@@ -852,7 +1133,7 @@ class Engine:
         return _db(power) < self.settings.gate_db
 
     def _compensating_gain(
-        self, start: int, source: int, *, jump: bool, attack: bool = False
+        self, start: int, source: int, *, jump: bool, attack: bool = False, lag: int = 0
     ) -> float:
         """Gain that brings the footage to the input's level, like for like: the input's
         last ``level_window`` samples against the source's last ones before ``start``, so an
@@ -862,13 +1143,16 @@ class Engine:
         itself no more than 6 dB above the input (a grain starting on an onset after a quiet
         moment must not be boosted by that quietness); and to what keeps its peak below full
         scale. An ``attack`` grain follows the input since its onset, not its whole last hop
-        (:meth:`_recent_input_db`): it holds that gain at full weight for a hop.
+        (:meth:`_recent_input_db`): it holds that gain at full weight for a hop. ``lag``:
+        the run plays the footage that much behind the input (:meth:`_heard_point`), so the
+        footage's level is taken that much later.
         """
         stop = min(start + self.player.length, int(self.source_grain_end[source]))
         if stop <= start:
             return 0.0
         input_db = self._recent_input_db(since_onset=attack)
-        source_db = self._recent_source_db(start, source=source, default_db=input_db)
+        heard = min(start + lag, stop)
+        source_db = self._recent_source_db(heard, source=source, default_db=input_db)
         limit = self.settings.max_gain_db
         gain_db = min(max(input_db - source_db, -limit), limit)
         self._gain_db = gain_db
@@ -891,19 +1175,34 @@ class Engine:
         goes on that long."""
         if self._playhead < 0:
             return None
-        start = self._playhead + self.hop
+        start = self._playhead + (self.state.samples - self._playhead_at)
         source = self.state.source
         if start + self.player.length > self.source_grain_end[source]:
             return None
         t_s = (start - int(self.source_grain0[source])) / self.sr_hz
         return self._entry_at(source, t_s), start
 
-    def _entry_at(self, source: int, t_s: float) -> int:
+    def _entry_at(self, source: int, t_s: float, *, at_or_after: bool = False) -> int:
+        """The entry of ``source`` on screen at ``t_s``; with ``at_or_after``, the first at
+        or after it."""
         first = int(self.source_first[source])
         count = int(self.source_count[source])
         pts = self.entry_pts[first : first + count]
-        k = int(np.searchsorted(pts, t_s + 1e-9, side="right")) - 1
+        if at_or_after:
+            k = int(np.searchsorted(pts, t_s - 1e-9, side="left"))
+        else:
+            k = int(np.searchsorted(pts, t_s + 1e-9, side="right")) - 1
         return first + min(max(k, 0), count - 1)
+
+    def _show_run(self, source: int, *, continuing: bool) -> None:
+        """Show the entry where the grain just started plays; a run never steps back (an
+        attack showed the picture after its onset, which the run's next grains may start
+        before)."""
+        st = self.state
+        entry = self._entry_at(source, st.source_t_s)
+        if continuing and st.entry >= 0 and int(self.entry_source[st.entry]) == source:
+            entry = max(entry, st.entry)
+        st.entry = entry
 
     def _show(self, entry: int) -> None:
         st = self.state
