@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="sections: build open render music speech noise self sung speech-envelope "
-        "drums beatbox live soak (default: all)",
+        help="sections: build open render music plucked speech noise self sung "
+        "speech-envelope drums beatbox live soak (default: all)",
     )
     parser.add_argument(
         "--live-seconds",
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "open",
         "render",
         "music",
+        "plucked",
         "speech",
         *kinds.SECTIONS,
         "drums",
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             results += speed.bench_render(WORK)
         elif name == "music":
             results += quality.bench_music(WORK)
+        elif name == "plucked":  # every note an onset
+            results += quality.bench_music(WORK, targets=quality.PLUCKED_TARGETS, section="plucked")
         elif name == "speech":
             results += quality.bench_speech(WORK)
         elif name in kinds.SECTIONS:  # sound that is not a note, and the self-target

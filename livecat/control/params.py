@@ -279,6 +279,15 @@ PARAMS: tuple[Param, ...] = (
         engine_field="align_jumps",
     ),
     Param(
+        "attacks",
+        "bool",
+        _ENGINE_DEFAULTS.attacks,
+        "an onset (a hit, a consonant, a plucked note) is answered 10.7 ms after it by the "
+        "footage's onset whose attack is most alike, placed where the input's was "
+        "(off: from the hop's decisions alone)",
+        engine_field="attacks",
+    ),
+    Param(
         "corpus_fade",
         "float",
         1.0,

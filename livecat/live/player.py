@@ -93,7 +93,7 @@ COUNTER_SLOTS = 9
 # Indices into the ring cursors (int64).
 BLOCKS_WRITTEN, BLOCKS_READ, GRAINS_WRITTEN, GRAINS_READ = range(4)
 # Columns of the grain schedule.
-DUE, STORE, SOURCE_END, GAIN, DECK, ATTACK = range(6)
+DUE, STORE, SOURCE_END, GAIN, DECK, ATTACK, NEXT_START = range(7)
 # Indices into LivePlayer.mix (float64; written by the matcher, read by the display).
 ACTIVE, FADING, PROGRESS = range(3)
 
@@ -157,7 +157,13 @@ class GrainQueue:
         pass  # the audio thread renders
 
     def start(
-        self, store_sample: int, *, source_end: int, gain: float, attack: bool = False
+        self,
+        store_sample: int,
+        *,
+        source_end: int,
+        gain: float,
+        attack: bool = False,
+        next_start: int | None = None,
     ) -> None:
         n = int(self.cursors[GRAINS_WRITTEN])
         row = self.schedule[n % self.schedule.shape[0]]
@@ -167,6 +173,7 @@ class GrainQueue:
         row[GAIN] = gain * self.weight
         row[DECK] = self.deck
         row[ATTACK] = attack
+        row[NEXT_START] = -1 if next_start is None else next_start
         self.cursors[GRAINS_WRITTEN] = n + 1  # publish after the row is complete
 
 
@@ -246,7 +253,7 @@ class LivePlayer:
         self.worker = settings.matcher == "worker"
         self.handoff = settings.blocksize if self.worker else 0
         self.engine_settings = engine_settings.with_(dry=0.0, wet=1.0)
-        self._schedule = np.zeros((self.SCHEDULE_SLOTS, ATTACK + 1), np.float64)
+        self._schedule = np.zeros((self.SCHEDULE_SLOTS, NEXT_START + 1), np.float64)
         self._cursors = np.zeros(4, np.int64)
         # The rtmixer path (no Python on the audio thread); an input file without a device
         # is paced by a Python thread either way.
@@ -554,6 +561,7 @@ class LivePlayer:
                 source_end=int(row[SOURCE_END]),
                 gain=float(row[GAIN]),
                 attack=bool(row[ATTACK]),
+                next_start=int(row[NEXT_START]) if row[NEXT_START] >= 0 else None,
             )
             cursors[GRAINS_READ] += 1
         if done < frames:

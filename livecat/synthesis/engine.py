@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -361,6 +362,7 @@ class Engine:
         )
         self._attack_describer = AttackDescriber(attack=self._attack_len, sr_hz=self.sr_hz)
         self._detector = OnsetDetector(floor_db=self.settings.gate_db)
+        self._onsets: deque[tuple[int, int]] = deque()
         self.state = EngineState()
         self.apply(self.settings)
 
@@ -497,6 +499,7 @@ class Engine:
         self._detector = OnsetDetector(floor_db=self.settings.gate_db)
         self._attack_due = -1  # stream sample at which an input onset is answered
         self._attack_rise = -1  # where that onset's rise began
+        self._onsets.clear()  # (rise, due) of the onsets heard after the current one
         self._hold_until = -1  # grid decisions continue an attack's grain until then
         self._lag = 0  # how far the run's footage plays behind the input (_heard_point)
         self._attack_start_due = -1  # stream sample at which a decided attack's grain starts
@@ -531,10 +534,13 @@ class Engine:
             # after it (_ATTACK_S), which the loop below stops at, whatever the block size.
             onsets = self._detector.push(block[:n])
             for onset, rise in zip(onsets, self._detector.rises, strict=True):
-                self._attack_due = onset + self._attack_len
-                self._attack_rise = rise
+                self._onsets.append((rise, onset + self._attack_len))
         pos = 0
         while pos < n:
+            if self._onsets and self._attack_due < self.state.samples:
+                # The next onset (they come at least ONSET_REFRACTORY apart, more than
+                # _ATTACK_S: one is answered before the next one's rise).
+                self._attack_rise, self._attack_due = self._onsets.popleft()
             step = min(n - pos, self._to_hop)
             for due in (self._attack_due, self._attack_start_due):
                 if due >= self.state.samples:

@@ -43,7 +43,9 @@ def _attack_window(
         full[: length - shift] += window[shift:]
         shift += hop
     fade = min(ATTACK_FADE, length)
-    full[:fade] *= _FADES.setdefault(fade, _fade_in(fade).astype(np.float32))
+    if fade not in _FADES:  # made once: this may run in the audio callback
+        _FADES[fade] = _fade_in(fade).astype(np.float32)
+    full[:fade] *= _FADES[fade]
     return full
 
 
@@ -88,6 +90,9 @@ class GrainPlayer:
         # Each voice's attack window: it depends on when the grain after it starts.
         self._attack_windows = np.zeros((overlap + 1, self.length), np.float32)
         self._attack_next = np.zeros(overlap + 1, np.int64)  # next_start it was made for
+        for v in range(overlap + 1):  # the usual case made now, not in the audio callback
+            _attack_window(self.window, hop=hop, next_start=hop, out=self._attack_windows[v])
+        self._attack_next[:] = hop
         fall = _fade_in(min(ATTACK_FADE, self.length))[::-1].astype(np.float32)
         self._fall_size = fall.size
         # A voice's gain from the sample its fall starts: 1 before, the fall, then 0; read
