@@ -18,8 +18,9 @@ window (Xvfb), on a 1,000,000-entry synthetic corpus.
 - with ``--transients`` (or alone, ``--transients-only``): onset-to-grain for drum hits and
   noise bursts on the drum corpus of bench/percussion.py, livecat with its default settings
   beside a pass-through client and one delayed by a known amount, all played the same sound at
-  once; output onsets found by percussion.py's detector (``--no-attack-too`` adds livecat
-  without attack grains). See :func:`bench_live_transients`.
+  once; output onsets found by percussion.py's detector (``--attacks-off-too`` adds livecat
+  with ``--attacks 0``, onsets answered by the hop's decisions alone). See
+  :func:`bench_live_transients`.
 
 Both matchers are measured: ``worker`` (livecat's default: decisions on a matcher thread, a
 one-block hand-off) and ``callback`` (the engine inside the audio callback). Both audio paths
@@ -456,7 +457,6 @@ TRANSIENT_EARLY_S = 0.01
 TRANSIENT_GOAL_MS = 15.0  # the issue's goal: livecat <= pass-through + 15 ms
 DELAY_MS = 20.0  # the delayed pass-through
 BURSTS = 8
-NO_ATTACK_LEAD_S = 0.025  # a lead of a hop or more: the engine starts no attack grains
 TRANSIENT_PREFIXES = ("PortAudio", "passthrough", f"delayed-{DELAY_MS:g}ms")
 
 
@@ -647,19 +647,16 @@ def _transient_figures(out: np.ndarray, onsets_s: np.ndarray) -> TransientFigure
     return TransientFigures(latency, latency_one, doubled, after, last, loud)
 
 
-def _measure_transients(corpus, server: str, played: TransientInput, *, lead_s: float) -> dict:
-    """livecat on ``corpus`` with default settings (but ``lead_s``), the pass-through and the
-    delayed pass-through, all played the transient input at once; their figures by client."""
+def _measure_transients(
+    corpus, server: str, played: TransientInput, *, settings, label: str
+) -> dict:
+    """livecat on ``corpus`` with ``settings``, the pass-through and the delayed pass-through,
+    all played the transient input at once; their figures by client."""
     from livecat.live import LivePlayer, LiveSettings
     from livecat.live.player import LATE_GRAINS
-    from livecat.synthesis import EngineSettings
 
-    player = LivePlayer(
-        corpus,
-        engine_settings=EngineSettings(lead_s=lead_s),
-        settings=LiveSettings(blocksize=BLOCK),
-    )
-    out_path = played.path.with_name(f"recorded-lead-{lead_s * 1000:g}ms.npy")
+    player = LivePlayer(corpus, engine_settings=settings, settings=LiveSettings(blocksize=BLOCK))
+    out_path = played.path.with_name(f"recorded-{label.replace(' ', '-')}.npy")
     player.start()
     try:
         client = _run_client(
@@ -791,14 +788,14 @@ def _stray_summary(f: TransientFigures, kinds: np.ndarray) -> str:
 
 
 def bench_live_transients(
-    server: str, work: Path, *, no_attack: bool, realtime: bool = False
+    server: str, work: Path, *, attacks_off: bool, realtime: bool = False
 ) -> list[tuple[str, str]]:
     """The transient section, on a running JACK server (``server``; ``realtime``: run with
-    -R); its summary rows. ``no_attack``: also livecat with a lead of 25 ms, which starts no
-    attack grains."""
+    -R); its summary rows. ``attacks_off``: also livecat with ``--attacks 0``."""
     import percussion
 
     from livecat.corpus import Corpus
+    from livecat.synthesis import EngineSettings
 
     started = time.perf_counter()
     drums = percussion.drum_corpus(work)
@@ -831,12 +828,12 @@ def bench_live_transients(
         for p in passthroughs:
             assert p.stdout is not None
             p.stdout.readline()  # "ready"
-        runs = [("default", 0.0)] + (
-            [("lead 25 ms, no attack grains", NO_ATTACK_LEAD_S)] if no_attack else []
+        runs = [("default", EngineSettings())] + (
+            [("attacks 0", EngineSettings(attacks=False))] if attacks_off else []
         )
         own = _transient_figures(sound, played.onsets_s)  # the detector on the input itself
-        for label, lead_s in runs:
-            run = _measure_transients(corpus, server, played, lead_s=lead_s)
+        for label, settings in runs:
+            run = _measure_transients(corpus, server, played, settings=settings, label=label)
             run["figures"]["input"] = own
             rows += _transient_report(label, run, played)
     finally:
@@ -869,7 +866,7 @@ def _transients_only(args, work: Path) -> int:
 
         _print_summary(
             bench_live_transients(
-                server, work, no_attack=args.no_attack_too, realtime=args.realtime
+                server, work, attacks_off=args.attacks_off_too, realtime=args.realtime
             )
         )
         sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
@@ -922,10 +919,10 @@ def main(argv: list[str] | None = None) -> int:
         "--transients-only", action="store_true", help="only that (JACK needed, no X server)"
     )
     parser.add_argument(
-        "--no-attack-too",
+        "--attacks-off-too",
         action="store_true",
-        help="transients: also measure livecat with a 25 ms lead, which starts no attack "
-        "grains (a check that the measure sees them)",
+        help="transients: also measure livecat with --attacks 0 (onsets answered by the "
+        "hop's decisions alone)",
     )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
@@ -1052,7 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.transients:
                 _print_summary(
                     bench_live_transients(
-                        server, work, no_attack=args.no_attack_too, realtime=args.realtime
+                        server, work, attacks_off=args.attacks_off_too, realtime=args.realtime
                     )
                 )
             sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
