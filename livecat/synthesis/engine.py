@@ -442,11 +442,23 @@ class Engine:
         self._rng = np.random.default_rng(settings.seed)
         self._fade_step = self.hop / max(settings.fade_s * self.sr_hz, 1.0)
         self._detector.floor_db = settings.gate_db
-        self._attack_audible = (
-            np.flatnonzero(self._attacks.levels_db >= settings.gate_db)
-            if self._attacks is not None
+        # The audible onsets' descriptors, their squared norms and a buffer for their dot
+        # products with a query: a decision then allocates nothing the size of the footage's
+        # onsets (it may run in the audio callback, and long footage has tens of thousands).
+        attacks = self._attacks
+        audible = (
+            np.flatnonzero(attacks.levels_db >= settings.gate_db)
+            if attacks is not None
             else np.zeros(0, np.int64)
         )
+        self._attack_audible = audible
+        self._attack_matrix = (
+            np.ascontiguousarray(attacks.descriptors[audible])
+            if attacks is not None
+            else np.zeros((0, 1), np.float32)
+        )
+        self._attack_norms = np.einsum("ij,ij->i", self._attack_matrix, self._attack_matrix)
+        self._attack_dots = np.zeros(audible.size, np.float32)
 
     def precompute_input(self, signal: np.ndarray, *, samples: int | None = None) -> None:
         """Announce a whole known input (offline render): ``signal``, followed by silence up
@@ -756,9 +768,13 @@ class Engine:
             return False
         attacks = self._attacks
         query = self._attack_describer.describe(window)[0] * attacks.scale
-        diff = attacks.descriptors[candidates] - query
-        dist = np.einsum("ij,ij->i", diff, diff)
-        best = int(candidates[int(np.argmin(dist))])
+        # Squared distances, |d|^2 - 2 d.q + |q|^2, on buffers made when the gate was set.
+        dots = np.dot(self._attack_matrix, query, out=self._attack_dots)
+        dots *= -2.0
+        dots += self._attack_norms
+        nearest = int(np.argmin(dots))
+        best = int(candidates[nearest])
+        best_sq = max(float(dots[nearest]) + float(np.dot(query, query)), 0.0)
         now = st.samples
         # Footage that plays an onset of its own at the input's (a cut of the corpus's own
         # sound, a loop, a groove in time) plays on, unless that onset is clearly unlike.
@@ -768,7 +784,7 @@ class Engine:
         if (
             cont is not None
             and self._run_start <= now - self._attack_len
-            and self._plays_this_attack(cont, query, float(dist.min()), level_db=level_db)
+            and self._plays_this_attack(cont, query, best_sq, level_db=level_db)
         ):
             return False
         # Led by a render's lead, the attack can sound where the input's did: its grain
@@ -788,7 +804,7 @@ class Engine:
             )
             gain_db = min(level_db - float(attacks.levels_db[best]), level_db + 6.0 - grain_db)
             gain = 10.0 ** (min(max(gain_db, -s.max_gain_db), s.max_gain_db) / 20.0)
-        self._pending_attack = (best, gain, float(math.sqrt(dist.min())))
+        self._pending_attack = (best, gain, math.sqrt(best_sq))
         self._attack_start_due = now + delay
         if not delay:
             self._start_attack()
