@@ -63,7 +63,7 @@ _CONT_BATCH = 8
 # footage's onsets described the same way (livecat.features.onsets). Longer tells drums
 # apart better and answers later.
 _ATTACK_S = 512 / 48000
-# An onset this close after a grain's start is the one it plays already (samples).
+# A footage onset this close to where the input's would be in it is the same onset (samples).
 _ONSET_SLACK = 128
 
 
@@ -515,7 +515,8 @@ class Engine:
         self._hold_until = -1  # grid decisions continue an attack's grain until then
         self._lag = 0  # how far the run's footage plays behind the input (_heard_point)
         self._attack_start_due = -1  # stream sample at which a decided attack's grain starts
-        self._pending_attack: tuple[int, float, float] = (0, 1.0, 0.0)
+        # (footage onset, gain, distance, lag) of the attack whose grain is due.
+        self._pending_attack: tuple[int, float, float, int] = (0, 1.0, 0.0, 0)
         self._run_start = -(2**62)  # stream sample of the last jump
 
     _playhead = -1
@@ -634,7 +635,6 @@ class Engine:
             return
         if st.samples < self._hold_until and self._hold_attack():
             return
-        continuity = s.continuity
         if known:
             self._query[0] = known.queries[row]
         else:
@@ -677,7 +677,7 @@ class Engine:
         choice, choice_dist = int(labels[best]), float(dist[best])
         start = int(self.entry_grain[choice])
 
-        cont = self._continuation() if continuity > 0 else None
+        cont = self._continuation() if s.continuity > 0 else None
         if cont is not None:
             cont_entry, cont_start = cont
             # The footage's sound that corresponds to the input's window: the grain's start
@@ -708,12 +708,12 @@ class Engine:
                 # Continuing costs its distance, less a continuity share; jumping costs the
                 # best candidate's distance plus a continuity share of the corpus's typical
                 # near-match distance (so two near-perfect matches do not trade places).
-                jump_cost = choice_dist + continuity * self.typical_distance
+                jump_cost = choice_dist + s.continuity * self.typical_distance
                 # Always the exact descriptor of the playhead's window: the stored entries
                 # around it, 40 ms apart, are no bound in fast sound (a plosive), where
                 # they judged the footage's own continuation far off and jumped away.
                 cont_dist, _ = self._continuation_distance(heard, cont_entry, level_db)
-                if cont_dist * (1.0 - continuity) <= jump_cost:
+                if cont_dist * (1.0 - s.continuity) <= jump_cost:
                     choice, choice_dist, start = cont_entry, cont_dist, cont_start
                 else:
                     cont = None
@@ -755,12 +755,11 @@ class Engine:
         """Answer an input onset from the footage's onsets (:meth:`Corpus.attacks`): the one
         whose first ``_ATTACK_S`` is shaped most like the input's since its onset starts a
         grain at full level, its attack where the input's was (a render's lead allowing;
-        live, ``_ATTACK_S`` later), and plays on until the input's window has left the
-        onset behind. Returns False (nothing done) when the onset is under the gate or the
-        footage has none."""
+        live, ``_ATTACK_S`` later). Returns False (nothing done) when the onset is under the
+        gate, the footage has none, or the footage playing already plays this onset."""
         s, st = self.settings, self.state
         candidates = self._attack_audible
-        if not candidates.size:
+        if not (candidates.size and s.attacks):  # (switched off since the onset was heard)
             return False
         window = self.stream.latest_window()[-self._attack_len :]
         level_db = _db(float(np.dot(window, window)) / window.size)
@@ -804,7 +803,7 @@ class Engine:
             )
             gain_db = min(level_db - float(attacks.levels_db[best]), level_db + 6.0 - grain_db)
             gain = 10.0 ** (min(max(gain_db, -s.max_gain_db), s.max_gain_db) / 20.0)
-        self._pending_attack = (best, gain, math.sqrt(best_sq))
+        self._pending_attack = (best, gain, math.sqrt(best_sq), self._attack_len + delay)
         self._attack_start_due = now + delay
         if not delay:
             self._start_attack()
@@ -812,9 +811,8 @@ class Engine:
 
     def _start_attack(self) -> None:
         """Start the grain of the attack :meth:`_decide_attack` chose, at full level from the
-        footage's hit, and play its footage on (:meth:`_hold_attack`) until the input's
-        window has left the onset behind."""
-        best, gain, distance = self._pending_attack
+        footage's hit; the next decision plays it on (:meth:`_hold_attack`)."""
+        best, gain, distance, lag = self._pending_attack
         self._attack_start_due = -1
         st, attacks = self.state, self._attacks
         now = st.samples
@@ -840,9 +838,8 @@ class Engine:
         self._last_start = now
         self._playhead, self._playhead_at = start, now
         # The footage's hit sounds where the input's did: the run plays behind the input's
-        # newest sound by the time since the input's onset (the attack's length, or the
-        # lead when led).
-        self._lag = max(self._attack_len, self._lead)
+        # newest sound by the time since the input's onset.
+        self._lag = lag
         self._run_start = now
         # The next decision's window still holds mostly the sound before the onset: it plays
         # the attack on. From the one after, the ordinary decisions take over, and hear a
@@ -892,8 +889,8 @@ class Engine:
         return False
 
     def _hold_attack(self, *, rise: int = -1) -> bool:
-        """A grid decision within a grain's length of an attack: play the attack's footage
-        on (the input's descriptor window still holds the sound before the onset). False
+        """The decision after an attack: play the attack's footage on (the input's
+        descriptor window still holds mostly the sound before the onset). False
         when it cannot (the source ends or falls silent). With ``rise`` (the stream sample
         where an input onset's rise began, its attack not yet decided): play on only if
         the footage brings no hit of its own but one at the input's (its own sound)."""
