@@ -529,8 +529,7 @@ class Corpus:
                 windows = windows.astype(np.float64) / 32768.0
                 descriptors[lo : lo + at.size] = describer.describe(windows)
                 levels_db[lo : lo + at.size] = 10.0 * np.log10(np.mean(windows**2, axis=1) + 1e-12)
-            scale = describer.scale_for(descriptors)
-            descriptors *= scale
+            descriptors *= describer.scale
             starts = np.asarray(self.entries["grain_start"], np.int64)
             owner = np.searchsorted(bounds[:, 0], positions, side="right") - 1
             entry = np.searchsorted(starts, positions, side="right") - 1
@@ -540,7 +539,7 @@ class Corpus:
                 entries=np.maximum(entry, 0).astype(np.int64),
                 descriptors=descriptors,
                 levels_db=levels_db,
-                scale=scale,
+                scale=describer.scale,
             )
         return self._attacks[length]
 
@@ -565,7 +564,7 @@ class Attacks:
     entries: np.ndarray  # the entry on screen there
     descriptors: np.ndarray  # AttackDescriber of its first samples, times scale
     levels_db: np.ndarray  # their level, dBFS
-    scale: np.ndarray  # AttackDescriber.scale_for these onsets: apply it to a query too
+    scale: np.ndarray  # AttackDescriber.scale, in the descriptors: apply it to a query too
 
 
 #: Parts of an entry's grain whose levels _scan_grains measures (5.3 ms each by default).

@@ -227,6 +227,14 @@ class AttackDescriber:
             ).T
         )
         self.dim = ATTACK_BANDS + ATTACK_PARTS
+        # Factors for the distance between attacks: the spectrum and the contour, both in the
+        # same units (10 dB), as two halves of equal weight whatever their number of
+        # dimensions. Not each dimension by its spread in the footage: the spread of the
+        # lowest bands is mostly the difference between a kick and a hat, the very thing to
+        # tell apart.
+        self.scale = np.empty(self.dim, np.float32)
+        self.scale[:ATTACK_BANDS] = 1.0 / math.sqrt(ATTACK_BANDS)
+        self.scale[ATTACK_BANDS:] = 1.0 / math.sqrt(ATTACK_PARTS)
 
     def describe(self, windows: np.ndarray) -> np.ndarray:
         """Descriptors (rows, dim) float32 of ``windows`` (rows, attack), full scale ±1."""
@@ -241,15 +249,3 @@ class AttackDescriber:
         contour = np.maximum(contour, contour.max(axis=1, keepdims=True) - 4.0)
         contour -= contour.mean(axis=1, keepdims=True)
         return np.concatenate([bands, contour], axis=1).astype(np.float32)
-
-    def scale_for(self, descriptors: np.ndarray) -> np.ndarray:
-        """Per-dimension factors for the distance between attacks: the spectrum and the
-        contour, both in the same units (10 dB), as two halves of equal weight whatever
-        their number of dimensions. Not by each dimension's spread in the footage: the
-        spread of the lowest bands is mostly the difference between a kick and a hat, the
-        very thing to tell apart."""
-        del descriptors  # the same for every footage; kept as the place to change that
-        scale = np.empty(self.dim, np.float32)
-        scale[:ATTACK_BANDS] = 1.0 / math.sqrt(ATTACK_BANDS)
-        scale[ATTACK_BANDS:] = 1.0 / math.sqrt(ATTACK_PARTS)
-        return scale

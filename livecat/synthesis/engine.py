@@ -26,6 +26,7 @@ from livecat.features import (
     DescriptorStream,
 )
 from livecat.features.onsets import (
+    ATTACK_PARTS,
     MAX_REPORT_DELAY,
     ONSET_BLOCK,
     AttackDescriber,
@@ -356,7 +357,9 @@ class Engine:
         # input at the grain rate (every descriptor but seed).
         # No shorter than the detector needs to report an onset, or a live stream's small
         # blocks would hear of some onsets only after their answer was due.
-        self._attack_len = max(round(_ATTACK_S * self.sr_hz), MAX_REPORT_DELAY)
+        # (A whole number of the attack contour's parts.)
+        attack_len = max(round(_ATTACK_S * self.sr_hz), MAX_REPORT_DELAY)
+        self._attack_len = -(-attack_len // ATTACK_PARTS) * ATTACK_PARTS
         self._attacks = (
             corpus.attacks(length=self._attack_len) if self._cont_batch is not None else None
         )
