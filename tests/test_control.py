@@ -369,3 +369,22 @@ def test_the_command_line_starts_without_loading_scipy():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_set_file_is_never_written_through_a_link_left_at_its_temporary_name(tmp_path):
+    """The set is written to a temporary name, then renamed over the file. A link planted at
+    that name (it is predictable: the pid) must not have the set written over what it points
+    to; the link itself is replaced."""
+    import os
+
+    from livecat.control.config import write_config
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    target = tmp_path / "show.toml"
+    planted = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    planted.symlink_to(victim)
+    write_config(target, "[params]\nk = 10\n")
+    assert victim.read_text() == "keep me\n"
+    assert target.read_text() == "[params]\nk = 10\n" and not target.is_symlink()
+    assert not planted.exists() and not planted.is_symlink()

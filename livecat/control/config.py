@@ -422,11 +422,19 @@ def dump_config(
 
 
 def write_config(path: str | os.PathLike[str], text: str) -> None:
-    """Write atomically: a power cut leaves the old file or the new one, never half."""
+    """Write atomically: a power cut leaves the old file or the new one, never half. The
+    temporary file is created anew (never through a link someone left at its name, which
+    would have the set written over the file it points to)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileExistsError:  # a leftover of a crashed run with this pid, or a planted link
+            os.unlink(tmp)  # removes the link itself, never what it points to
+            fd = os.open(tmp, flags, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
