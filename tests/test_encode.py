@@ -95,6 +95,29 @@ def test_an_aborted_writer_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_temporary_file_cannot_be_guessed_so_no_link_planted_there_is_written_through(
+    tmp_path,
+):
+    """FFmpeg opens the temporary file by name and follows a link: a name made of the pid
+    alone would let a link planted there have the mosaic written over what it points to."""
+    import os
+
+    victim = tmp_path / "precious.mp4"
+    victim.write_bytes(b"keep me")
+    out = tmp_path / "mosaic.mp4"
+    for guess in (f".mosaic.tmp-{os.getpid()}.mp4", ".mosaic.tmp.mp4"):
+        (tmp_path / guess).symlink_to(victim)
+    names = set()
+    for _ in range(2):
+        with MosaicWriter(out, size=(192, 108), fps=Fraction(10), sr_hz=SR) as w:
+            names.add(w.tmp.name)
+            for picture in _pictures(3):
+                w.write_image(picture)
+    assert victim.read_bytes() == b"keep me"
+    assert len(names) == 2 and all(str(os.getpid()) in n for n in names)
+    assert av.open(str(out)).streams.video[0].frames >= 3
+
+
 def test_a_writer_given_nothing_says_so(tmp_path):
     out = tmp_path / "empty.mp4"
     with pytest.raises(MediaError, match="nothing was written") as caught:

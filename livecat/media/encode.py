@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import secrets
 import threading
 from collections.abc import Callable
 from fractions import Fraction
@@ -52,8 +53,11 @@ def video_frame(bgr: np.ndarray) -> av.VideoFrame:
 
 
 def temporary_sibling(path: Path) -> Path:
-    """A hidden name beside ``path`` with the same suffix (so muxers pick the same format)."""
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    """A hidden name beside ``path`` with the same suffix (so muxers pick the same format),
+    with a random part: FFmpeg opens it by name and follows a link, so a name someone could
+    guess (the pid alone) would let a link planted there have the render written over the
+    file it points to."""
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(8)}{path.suffix}")
 
 
 class MosaicWriter:
