@@ -2,8 +2,9 @@
 
 Prints ratios, not absolute times alone: these machines are shared and noisy. Sections:
 build throughput vs plain PyAV decoding; Corpus.open on 1,000,000 entries; render speed vs the
-original method and vs encoding the render's output alone; the music (pitch-class F1) and
-speech (loudness envelope) quality benchmarks; sound that is not a note and the self-target
+original method and vs encoding the render's output alone; the music (pitch-class F1, also
+on plucked instruments, every note an onset) and speech (loudness envelope) quality
+benchmarks; sound that is not a note and the self-target
 (bench/kinds.py: noise bursts against footage full of silence, a cut of the corpus's own
 sound, a sung melody, speech envelopes; bench/percussion.py: GM drums and a beatbox-like
 target against a drum corpus); the live benchmarks (bench/live_bench.py) when
