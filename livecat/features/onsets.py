@@ -131,13 +131,17 @@ class OnsetDetector:
         Also note where a rise among the rest starts (:attr:`rise_at`)."""
         level, high = self._level, self._high
         self.rises = []
-        total = level.size - _CONTEXT  # blocks not judged yet
         stop = level.size - ONSET_LOOKAHEAD  # blocks [_CONTEXT, stop) can be judged
         count = max(0, stop - _CONTEXT)
-        # The loudest of the ONSET_REACH blocks before each, skipping the one just before.
-        before = np.lib.stride_tricks.sliding_window_view(level[:-2], ONSET_REACH)[-total:]
-        before_high = np.lib.stride_tricks.sliding_window_view(high[:-2], ONSET_REACH)[-total:]
-        ref, ref_high = before.max(axis=1), before_high.max(axis=1)
+        # The loudest of the ONSET_REACH blocks before each, skipping the one just before:
+        # blocks 2 .. ONSET_REACH + 1 back, a maximum over shifted slices (a few calls,
+        # whatever the number of blocks).
+        n = level.size
+        ref = level[_CONTEXT - 2 : n - 2].copy()
+        ref_high = high[_CONTEXT - 2 : n - 2].copy()
+        for back in range(3, ONSET_REACH + 2):
+            np.maximum(ref, level[_CONTEXT - back : n - back], out=ref)
+            np.maximum(ref_high, high[_CONTEXT - back : n - back], out=ref_high)
         fresh = slice(_CONTEXT, None)
         by_level = level[fresh] - ref >= ONSET_RISE_DB
         by_high = high[fresh] - ref_high >= ONSET_RISE_DB
