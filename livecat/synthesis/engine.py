@@ -196,6 +196,8 @@ class EngineSettings:
 # Decisions of a known input worked out at a time: the batch a build describes a file in, so
 # BLAS rounds the same products; 2.7 s of input at the default hop.
 _KNOWN_CHUNK = DESCRIBE_BATCH
+# Samples of a known input pushed through the onset detector at a time (8 MB as float64).
+_KNOWN_ONSET_CHUNK = 1 << 20
 
 
 def signal_then_silence(signal: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -470,15 +472,26 @@ class Engine:
         batches instead of one decision at a time. Call after :meth:`reset`, then
         :meth:`process` the same samples from their start; ``signal`` must not change
         meanwhile."""
+        total = signal.shape[0] if samples is None else max(samples, signal.shape[0])
         self._known = _KnownInput(
             signal,
-            samples=signal.shape[0] if samples is None else max(samples, signal.shape[0]),
+            samples=total,
             hop=self.hop,
             sr_hz=self.sr_hz,
             corpus=self.corpus,
             index=self.index,
             k=self._k,
         )
+        if self._attacks is not None and self.settings.attacks:
+            # Its onsets too, in a few large pushes instead of one per block (the detector
+            # finds the same onsets for any split); the silence after it included, as the
+            # stream will hear it.
+            for lo in range(0, total, _KNOWN_ONSET_CHUNK):
+                part = signal_then_silence(signal, lo, min(lo + _KNOWN_ONSET_CHUNK, total))
+                onsets = self._detector.push(part)
+                for onset, rise in zip(onsets, self._detector.rises, strict=True):
+                    self._onsets.append((rise, onset + self._attack_len))
+            self._onsets_known = True
 
     def warm_up(self, *, seconds: float = 1.0, block: int = 256) -> None:
         """Play ``seconds`` of noise, then as much of a tone and of silence, through the
@@ -515,6 +528,7 @@ class Engine:
         self._attack_due = -1  # stream sample at which an input onset is answered
         self._attack_rise = -1  # where that onset's rise began
         self._onsets.clear()  # (rise, due) of the onsets heard after the current one
+        self._onsets_known = False  # all of them, from precompute_input
         self._hold_until = -1  # grid decisions continue an attack's grain until then
         self._lag = 0  # how far the run's footage plays behind the input (_heard_point)
         self._attack_start_due = -1  # stream sample at which a decided attack's grain starts
@@ -529,6 +543,7 @@ class Engine:
     _hold_until = -1
     _lag = 0
     _attack_start_due = -1
+    _onsets_known = False
     _run_start = -(2**62)
     _last_start = -(2**62)
     _gate_open = False
@@ -545,7 +560,7 @@ class Engine:
             out = np.zeros(n, np.float32)
         else:
             out[:n] = 0.0
-        if self._attacks is not None and self.settings.attacks:
+        if self._attacks is not None and self.settings.attacks and not self._onsets_known:
             # Onsets anywhere in the block are known now; each is answered a fixed time
             # after it (_ATTACK_S), which the loop below stops at, whatever the block size.
             onsets = self._detector.push(block[:n])
