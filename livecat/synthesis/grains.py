@@ -18,38 +18,23 @@ def _fade_in(length: int) -> np.ndarray:
 
 
 def attack_window(
-    *, hop: int, overlap: int, next_start: int | None = None, out: np.ndarray | None = None
+    window: np.ndarray, *, hop: int, next_start: int, fade: np.ndarray, out: np.ndarray
 ) -> np.ndarray:
-    """The window of a grain that starts a run: at full level at once (after a 1 ms fade-in)
-    instead of rising over half a grain. It is the sum of the windows of the grains that
-    would have started before it on the grid of the grains that follow it (the next one
-    ``next_start`` samples after it, a hop by default), so they still sum to 1: a run of
-    continuations from an attack plays the footage exactly, its attack included."""
-    window = grain_window(hop=hop, overlap=overlap)
-    return _attack_window(
-        window, hop=hop, next_start=hop if next_start is None else next_start, out=out
-    )
-
-
-def _attack_window(
-    window: np.ndarray, *, hop: int, next_start: int, out: np.ndarray | None = None
-) -> np.ndarray:
+    """Write into ``out`` the window of a grain that starts a run: at full level at once
+    (after ``fade``, a 1 ms rise) instead of rising over half a grain. It is the sum of the
+    grain ``window``s that would have started before it on the grid of the grains that follow
+    it (the next one ``next_start`` samples after it), so they still sum to 1: a run of
+    continuations from an attack plays the footage exactly, its attack included. Allocates
+    nothing: it may run in the audio callback."""
     length = window.size
-    full = np.zeros(length, np.float32) if out is None else out
-    full[:] = 0.0
+    out[:] = 0.0
     # The grains that would have started next_start - hop, next_start - 2 hop, ... before.
     shift = hop - next_start
     while shift < length:
-        full[: length - shift] += window[shift:]
+        out[: length - shift] += window[shift:]
         shift += hop
-    fade = min(ATTACK_FADE, length)
-    if fade not in _FADES:  # made once: this may run in the audio callback
-        _FADES[fade] = _fade_in(fade).astype(np.float32)
-    full[:fade] *= _FADES[fade]
-    return full
-
-
-_FADES: dict[int, np.ndarray] = {}
+    out[: fade.size] *= fade
+    return out
 
 
 def grain_window(*, hop: int, overlap: int) -> np.ndarray:
@@ -87,34 +72,33 @@ class GrainPlayer:
         self.window = grain_window(hop=hop, overlap=overlap)
         self.hop = hop
         self.length = self.window.size
-        # Each voice's attack window: it depends on when the grain after it starts.
-        self._attack_windows = np.zeros((overlap + 1, self.length), np.float32)
-        self._attack_next = np.zeros(overlap + 1, np.int64)  # next_start it was made for
-        for v in range(overlap + 1):  # the usual case made now, not in the audio callback
-            _attack_window(self.window, hop=hop, next_start=hop, out=self._attack_windows[v])
-        self._attack_next[:] = hop
-        fall = _fade_in(min(ATTACK_FADE, self.length))[::-1].astype(np.float32)
-        self._fall_size = fall.size
-        # A voice's gain from the sample its fall starts: 1 before, the fall, then 0; read
-        # as a slice starting at length + (position - fall start).
-        self._fall_env = np.concatenate(
-            [np.ones(self.length, np.float32), fall, np.zeros(self.length, np.float32)]
+        self._fade = _fade_in(min(ATTACK_FADE, self.length)).astype(np.float32)
+        self._fall = self._fade[::-1].copy()
+        # Each voice's attack window: it depends on when the grain after it starts. The usual
+        # case (a hop later) is made now, not in the audio callback.
+        usual = attack_window(
+            self.window,
+            hop=hop,
+            next_start=hop,
+            fade=self._fade,
+            out=np.zeros(self.length, np.float32),
         )
+        self._attack_windows = np.tile(usual, (overlap + 1, 1))
+        self._attack_next = np.full(overlap + 1, hop, np.int64)  # next_start each was made for
         self.voices = overlap + 1
         self._start = np.zeros(self.voices, np.int64)  # first store sample of the grain
         self._end = np.zeros(self.voices, np.int64)  # store sample where its source ends
         self._pos = np.full(self.voices, self.length, np.int64)  # samples played; length = idle
         self._gain = np.zeros(self.voices, np.float32)
         self._attack = np.zeros(self.voices, bool)  # plays the attack window
-        # Position (samples played) at which a voice starts to fall out; length: never.
-        self._fall_at = np.full(self.voices, self.length, np.int64)
+        self._cut = np.full(self.voices, -1, np.int64)  # samples into its fall-out; -1: none
         self._next = 0
         self._scratch = np.zeros(max_block, np.float32)
         self.max_block = max_block
 
     def reset(self) -> None:
         self._pos[:] = self.length
-        self._fall_at[:] = self.length
+        self._cut[:] = -1
         self._next = 0
 
     def start(
@@ -132,8 +116,8 @@ class GrainPlayer:
         ``next_start`` samples later, a hop by default) and the grains still sounding fall
         out within :data:`ATTACK_FADE` samples, as a new hit cuts the ring of the last one."""
         if attack:
-            sounding = self._pos < self.length
-            self._fall_at[sounding] = np.minimum(self._fall_at[sounding], self._pos[sounding])
+            sounding = (self._pos < self.length) & (self._cut < 0)
+            self._cut[sounding] = 0
         v = self._next
         self._next = (v + 1) % self.voices
         self._start[v] = store_sample
@@ -141,12 +125,16 @@ class GrainPlayer:
         self._pos[v] = 0
         self._gain[v] = gain
         self._attack[v] = attack
-        self._fall_at[v] = self.length
+        self._cut[v] = -1
         if attack:
             following = self.hop if next_start is None else min(max(next_start, 1), self.hop)
             if following != self._attack_next[v]:
-                _attack_window(
-                    self.window, hop=self.hop, next_start=following, out=self._attack_windows[v]
+                attack_window(
+                    self.window,
+                    hop=self.hop,
+                    next_start=following,
+                    fade=self._fade,
+                    out=self._attack_windows[v],
                 )
                 self._attack_next[v] = following
 
@@ -162,12 +150,13 @@ class GrainPlayer:
             pos = int(self._pos[v])
             if pos >= self.length:
                 continue
-            fall_at = int(self._fall_at[v])
-            # Played to its end, or to the end of its fall.
-            count = min(n, self.length - pos, fall_at + self._fall_size - pos)
+            count = min(n, self.length - pos)
             src = int(self._start[v]) + pos
             avail = max(0, min(count, int(self._end[v]) - src))
-            falling = fall_at < pos + avail
+            cut = int(self._cut[v])
+            if cut >= 0:  # falling out: what is left of the fall, then silence
+                count = min(count, self._fall.size - cut)
+                avail = min(avail, count)
             if avail:
                 scratch = self._scratch[:avail]
                 window = self._attack_windows[v] if self._attack[v] else self.window
@@ -177,12 +166,14 @@ class GrainPlayer:
                     out=scratch,
                     casting="unsafe",
                 )
-                if falling:
-                    at = self.length + pos - fall_at
-                    scratch *= self._fall_env[at : at + avail]
+                if cut >= 0:
+                    scratch *= self._fall[cut : cut + avail]
                 scratch *= self._gain[v] / 32768.0
                 out[:avail] += scratch
+            if cut >= 0:
+                self._cut[v] = cut + count
+                if cut + count >= self._fall.size:
+                    self._pos[v] = self.length  # fallen out: idle
+                    self._cut[v] = -1
+                    continue
             self._pos[v] = pos + count
-            if pos + count >= fall_at + self._fall_size:
-                self._pos[v] = self.length  # fallen out: idle
-                self._fall_at[v] = self.length
