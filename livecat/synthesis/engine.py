@@ -532,8 +532,9 @@ class Engine:
         self._hold_until = -1  # grid decisions continue an attack's grain until then
         self._lag = 0  # how far the run's footage plays behind the input (_heard_point)
         self._attack_start_due = -1  # stream sample at which a decided attack's grain starts
-        # (footage onset, gain, distance, lag) of the attack whose grain is due.
-        self._pending_attack: tuple[int, float, float, int] = (0, 1.0, 0.0, 0)
+        # (footage onset, gain, gain in dB before the peak limit, distance, lag) of the
+        # attack whose grain is due.
+        self._pending_attack: tuple[int, float, float, float, int] = (0, 1.0, 0.0, 0.0, 0)
         self._run_start = -(2**62)  # stream sample of the last jump
 
     _playhead = -1
@@ -759,15 +760,33 @@ class Engine:
             gain = self._compensating_gain(
                 start, source, jump=cont is None, attack=attack, lag=self._lag
             )
-        self.player.start(
-            start, source_end=int(self.source_grain_end[source]), gain=gain, attack=attack
-        )
-        self._last_start = now
-        self._playhead, self._playhead_at = start, now
+        self._play(start, source, gain=gain, attack=attack)
         st.distance = choice_dist
+        self._show_run(source, continuing=cont is not None)
+
+    def _play(
+        self,
+        start: int,
+        source: int,
+        *,
+        gain: float,
+        attack: bool = False,
+        next_start: int | None = None,
+    ) -> None:
+        """Start a grain of ``source`` from store sample ``start`` now, and make it the
+        playhead the next decisions continue from (and the source time shown)."""
+        st = self.state
+        self.player.start(
+            start,
+            source_end=int(self.source_grain_end[source]),
+            gain=gain,
+            attack=attack,
+            next_start=next_start,
+        )
+        self._last_start = st.samples
+        self._playhead, self._playhead_at = start, st.samples
         st.source = source
         st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
-        self._show_run(source, continuing=cont is not None)
 
     def _decide_attack(self) -> bool:
         """Answer an input onset from the footage's onsets (:meth:`Corpus.attacks`): the one
@@ -798,20 +817,22 @@ class Engine:
         # (Only a run that began before the onset: one the hop's decisions started since,
         # reacting to it, answered it from the sound before it.)
         cont = self._continuation()
-        if (
-            cont is not None
-            and self._run_start <= now - self._attack_len
-            and self._plays_this_attack(cont, query, best_sq, level_db=level_db)
-        ):
-            return False
+        if cont is not None and self._run_start <= now - self._attack_len:
+            playing = self._plays_this_attack(cont, query, best_sq, level_db=level_db)
+            if playing is not None:
+                # Line the run up with the footage's onset: a run a millisecond off the
+                # input describes unlike it around an onset, and jumps away.
+                self._playhead += playing
+                return False
         # Led by a render's lead, the attack can sound where the input's did: its grain
         # starts that much later (_start_attack), the footage's hit at its start.
         delay = min(max(0, self._lead - self._attack_len), self.player.length)
-        gain = 1.0
+        gain, gain_db = 1.0, 0.0
         if s.level_mode == "compensate":
             # Like for like, the input's attack against the footage's; and, as after any
             # jump (_compensating_gain), the grain itself no more than 6 dB above the input
-            # (a footage hit that starts softly must not be boosted by that softness).
+            # (a footage hit that starts softly must not be boosted by that softness), and
+            # its peak below full scale.
             source = int(attacks.sources[best])
             onset = int(attacks.positions[best])
             stop = min(onset + self.player.length, int(self.source_grain_end[source]))
@@ -820,8 +841,10 @@ class Engine:
                 float(np.dot(segment, segment.astype(np.float32))) / (32768.0**2 * segment.size)
             )
             gain_db = min(level_db - float(attacks.levels_db[best]), level_db + 6.0 - grain_db)
-            gain = 10.0 ** (min(max(gain_db, -s.max_gain_db), s.max_gain_db) / 20.0)
-        self._pending_attack = (best, gain, math.sqrt(best_sq), self._attack_len + delay)
+            gain_db = min(max(gain_db, -s.max_gain_db), s.max_gain_db)
+            peak = max(int(segment.max()), -int(segment.min()), 1) / 32768.0
+            gain = min(10.0 ** (gain_db / 20.0), 0.99 / peak)
+        self._pending_attack = (best, gain, gain_db, math.sqrt(best_sq), self._attack_len + delay)
         self._attack_start_due = now + delay
         if not delay:
             self._start_attack()
@@ -830,31 +853,18 @@ class Engine:
     def _start_attack(self) -> None:
         """Start the grain of the attack :meth:`_decide_attack` chose, at full level from the
         footage's hit; the next decision plays it on (:meth:`_hold_attack`)."""
-        best, gain, distance, lag = self._pending_attack
+        best, gain, gain_db, distance, lag = self._pending_attack
         self._attack_start_due = -1
         st, attacks = self.state, self._attacks
         now = st.samples
         source = int(attacks.sources[best])
         start = int(attacks.positions[best])
         if self.settings.level_mode == "compensate":
-            self._gain_db = 20.0 * math.log10(gain)
-            stop = min(start + self.player.length, int(self.source_grain_end[source]))
-            segment = self.grains[start:stop]
-            peak = max(int(segment.max()), -int(segment.min()), 1) / 32768.0
-            gain = min(gain, 0.99 / peak)
-        self.player.start(
-            start,
-            source_end=int(self.source_grain_end[source]),
-            gain=gain,
-            attack=True,
-            next_start=self._to_hop,
-        )
+            self._gain_db = gain_db
+        self._play(start, source, gain=gain, attack=True, next_start=self._to_hop)
         self._gate_open, st.gated, st.brightness = True, False, 1.0
         st.jumps += 1
-        entry = int(attacks.entries[best])
-        self._last_jump[entry] = now
-        self._last_start = now
-        self._playhead, self._playhead_at = start, now
+        self._last_jump[int(attacks.entries[best])] = now
         # The footage's hit sounds where the input's did: the run plays behind the input's
         # newest sound by the time since the input's onset.
         self._lag = lag
@@ -864,8 +874,6 @@ class Engine:
         # note's pitch, which the attack's descriptor does not hold.
         self._hold_until = now + self.hop
         st.distance = distance
-        st.source = source
-        st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
         # The picture of the hit: the first whose analysis window holds the onset.
         st.entry = self._entry_at(source, st.source_t_s, at_or_after=True)
 
@@ -878,13 +886,14 @@ class Engine:
 
     def _plays_this_attack(
         self, cont: tuple[int, int], query: np.ndarray, best_sq: float, *, level_db: float
-    ) -> bool:
-        """Whether continuing plays the input's attack already: the footage's last
-        ``_ATTACK_S`` is as close as the best onset and as loud as the input's, within 3 dB
-        (the same sound, wherever the detector placed the footage's onset, if it found one:
-        the sound before a cut's start differs); or the footage has an onset where the input
-        has (within ``_ONSET_SLACK``) no more than twice as far from it as the best (the run
-        is then moved onto it)."""
+    ) -> int | None:
+        """Whether continuing plays the input's attack already, and if so by how many
+        samples the run should move to line up with it (None: it does not). Yes, in place,
+        when the footage's last ``_ATTACK_S`` is as close as the best onset and as loud as
+        the input's, within 3 dB (the same sound, wherever the detector placed the footage's
+        onset, if it found one: the sound before a cut's start differs); yes, moved onto it,
+        when the footage has an onset where the input has (within ``_ONSET_SLACK``) no more
+        than twice as far from it as the best."""
         attacks = self._attacks
         entry, start = cont
         heard = self._heard_point(start, entry)
@@ -895,16 +904,13 @@ class Engine:
             if abs(_db(float(np.dot(own, own)) / own.size) - level_db) <= 3.0:
                 diff = self._attack_describer.describe(own)[0] * attacks.scale - query
                 if float(np.dot(diff, diff)) <= best_sq + 1e-6:
-                    return True
+                    return 0
         near = int(np.searchsorted(attacks.positions, at - _ONSET_SLACK))
         if near < attacks.positions.size and attacks.positions[near] <= at + _ONSET_SLACK:
             diff = attacks.descriptors[near] - query
             if float(np.dot(diff, diff)) <= 4.0 * best_sq + 1e-6:
-                # Line the run up with that onset: a run a millisecond off the input
-                # describes unlike it around an onset, and jumps away.
-                self._playhead += int(attacks.positions[near]) - at
-                return True
-        return False
+                return int(attacks.positions[near]) - at
+        return None
 
     def _hold_attack(self, *, rise: int = -1) -> bool:
         """The decision after an attack: play the attack's footage on (the input's
@@ -935,12 +941,7 @@ class Engine:
             gain = 10.0 ** (self._gain_db / 20.0)  # the input's attack must not level it up
         elif s.level_mode == "compensate":
             gain = self._compensating_gain(start, source, jump=False, lag=self._lag)
-        self.player.start(start, source_end=int(self.source_grain_end[source]), gain=gain)
-        self._last_start = self.state.samples
-        self._playhead, self._playhead_at = start, self.state.samples
-        st = self.state
-        st.source = source
-        st.source_t_s = (start - int(self.source_grain0[source])) / self.sr_hz
+        self._play(start, source, gain=gain)
         self._show_run(source, continuing=True)
         return True
 
