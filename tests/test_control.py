@@ -3,9 +3,11 @@ checked with file and line; the session applying requests; several corpora cross
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mediagen
@@ -14,7 +16,7 @@ import pytest
 
 from livecat.cli.main import build_parser
 from livecat.control import PARAMS, Controls
-from livecat.control.config import load_config, parse_config
+from livecat.control.config import SET_FILE_MAX_BYTES, load_config, parse_config
 from livecat.control.params import ACTIONS, format_value, help_lines
 from livecat.corpus import Corpus, build_corpus
 from livecat.errors import ConfigError, ParameterError
@@ -133,6 +135,64 @@ def _livecat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
         timeout=60,
         cwd=cwd,
     )
+
+
+def _oversized(path: Path) -> None:
+    path.write_text("# a set file\n" + "#" * (SET_FILE_MAX_BYTES + 1) + "\n")
+
+
+_NOT_SET_FILES = {
+    "a FIFO": (os.mkfifo, "cannot read the config file: not a regular file"),
+    "/dev/zero through a symlink": (
+        lambda p: p.symlink_to("/dev/zero"),
+        "cannot read the config file: not a regular file",
+    ),
+    "a folder": (lambda p: p.mkdir(), "cannot read the config file: not a regular file"),
+    "over the size cap": (
+        _oversized,
+        "cannot read the config file: 1048591 bytes, more than a set file's 1.0 MiB",
+    ),
+    "nested 200,000 deep": (
+        lambda p: p.write_text("a=" + "[" * 200_000),
+        "not a set file: nested too deep",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(_NOT_SET_FILES))
+def test_a_set_file_that_is_not_one_is_one_line_and_exit_status_2(tmp_path, what):
+    make, message = _NOT_SET_FILES[what]
+    path = tmp_path / "set.toml"
+    make(path)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+    started = time.monotonic()
+    result = _livecat("--config", str(path))
+    assert time.monotonic() - started < 30  # a FIFO is never waited on
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"livecat: {path}: {message}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_set_file_at_the_size_cap_is_still_read(tmp_path):
+    path = tmp_path / "set.toml"
+    text = "[params]\nk = 3\n"
+    path.write_text(text + "#" * (SET_FILE_MAX_BYTES - len(text) - 1) + "\n")
+    assert path.stat().st_size == SET_FILE_MAX_BYTES
+    assert load_config(path).params == {"k": 3}
+
+
+def test_reload_config_from_a_fifo_keeps_the_set_and_does_not_hang(corpora, tmp_path, caplog):
+    session, _, _, controls = _session([corpora[0]])
+    session.config_path = tmp_path / "set.toml"
+    os.mkfifo(session.config_path)  # nobody ever writes to it
+    controls.request_action("reload_config")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        session.tick()
+    assert time.monotonic() - started < 1.0
+    assert "not a regular file (the current set is kept)" in caplog.text
 
 
 def test_unknown_setup_key_is_one_line_with_file_and_line(tmp_path, corpora):

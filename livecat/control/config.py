@@ -50,10 +50,10 @@ from livecat.control.params import (
     PARAMS_BY_NAME,
     Value,
 )
-from livecat.errors import ConfigError, ParameterError
+from livecat.errors import ConfigError, ParameterError, bytes_text
 
 TOP_KEYS = ("corpora", "setup", "params", "midi")
-SET_FILE_MAX_BYTES = 4 << 20  # a set with hundreds of MIDI mappings is a few tens of KiB
+SET_FILE_MAX_BYTES = 1 << 20  # a set with hundreds of MIDI mappings is a few tens of KiB
 MIDI_KEYS = ("input", "program_change", "cc", "note")
 CC_KEYS = ("control", "param", "channel", "min", "max", "curve")
 NOTE_KEYS = ("note", "action", "channel", "mode")
@@ -149,24 +149,52 @@ def _key_lines(text: str) -> dict[tuple[str, str], int]:
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and check ``path``. Raises ConfigError naming the file (and line) on any
-    problem: unreadable, not TOML, unknown table or key, bad value."""
+    problem: unreadable, not a regular file, too large, not TOML, nested too deep, unknown
+    table or key, bad value."""
     path = Path(path)
+    return parse_config(_read_set_file(path), path=path)
+
+
+def _read_set_file(path: Path) -> str:
+    """The text of a set file, read only from a regular file of a set file's size.
+
+    A FIFO would hang the reader for good (at start, or on the main thread at
+    ``reload_config``), ``/dev/zero`` or a growing file would fill the memory, and opening
+    some devices does something. So the name is checked before it is opened, and the open
+    file again (the name may have been swapped meanwhile), opened without blocking; at most
+    :data:`SET_FILE_MAX_BYTES` are read whatever the size says (``/proc`` files say 0).
+    Newlines are read as text mode reads them."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    not_regular = ConfigError("cannot read the config file: not a regular file", path=path)
     try:
-        info = path.stat()
-        # A regular file of a set file's size: not a FIFO that never ends or /dev/zero.
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError("cannot read the config file: not a regular file", path=path)
-        if info.st_size > SET_FILE_MAX_BYTES:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise not_regular
+        fd = os.open(path, flags)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise not_regular
+            size = info.st_size
+            data = b""
+            while size <= SET_FILE_MAX_BYTES:
+                chunk = os.read(fd, SET_FILE_MAX_BYTES + 1 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+                size = max(size, len(data))
+        finally:
+            os.close(fd)
+        if size > SET_FILE_MAX_BYTES:
             raise ConfigError(
-                f"cannot read the config file: {info.st_size} bytes, more than a set file's "
-                f"{SET_FILE_MAX_BYTES}",
+                f"cannot read the config file: {size} bytes, more than a set file's "
+                f"{bytes_text(SET_FILE_MAX_BYTES)}",
                 path=path,
             )
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"cannot read the config file: {reason}", path=path) from None
-    return parse_config(text, path=path)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_config(text: str, *, path: Path | None = None) -> Config:
