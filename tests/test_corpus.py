@@ -680,7 +680,16 @@ def test_a_stranger_s_manifest_cannot_hang_or_exhaust_open(corpus_dir, tmp_path,
         (lambda m: m.pop("grain_sr_hz"), "grain_sr_hz is missing"),
         (lambda m: m.update(sources=5), "sources must be a list, got 5"),
         (lambda m: m["index"].update(metric="l2"), "index has 'metric', which livecat does not"),
-        (lambda m: m["descriptor"].update(n_fft=10), "descriptor: need sr_hz > 0 and n_fft >= 64"),
+        (lambda m: m["descriptor"].update(n_fft=10), "descriptor: need 0 < sr_hz <= 384000 and"),
+        (
+            lambda m: m["descriptor"].update(n_fft=2**33),
+            r"descriptor: need .* n_fft <= 65536, got 48000, 8589",
+        ),
+        (
+            lambda m: m["descriptor"].update(n_mels=200_000_000),
+            "descriptor: need 1 <= n_mels <= 512",
+        ),
+        (lambda m: m["index"].update(M=100_000), "index: need 2 <= M <= 1024"),
         (lambda m: m["stats"].update(mean=[0.0]), r"stats\.mean must be \d+ numbers"),
         (lambda m: m.update(entry_count="x"), "entry_count must be a whole number, got 'x'"),
         (

@@ -197,6 +197,7 @@ def _build_with_progress(inputs, corpus, **kwargs) -> BuildReport:
 def run_info(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     corpus = Corpus.open(args.corpus, load_index=False)
+    corpus.check_index()  # what render and live rely on, without loading it
     opened_ms = (time.perf_counter() - started) * 1000
     m = corpus.manifest
     p = corpus.params

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from livecat import __version__
+from livecat.corpus.hnsw_file import check_index_file
 from livecat.errors import CorpusError, ParameterError
 from livecat.features import DescriptorParams
 
@@ -102,6 +103,15 @@ class IndexSettings:
     M: int = 16
     ef_construction: int = 200
     ef: int = 64
+
+    def __post_init__(self) -> None:
+        if not (2 <= self.M <= 1024 and 1 <= self.ef_construction <= 100000):
+            raise ParameterError(
+                f"need 2 <= M <= 1024 and 1 <= ef_construction <= 100000, got {self.M}, "
+                f"{self.ef_construction}"
+            )
+        if not 1 <= self.ef <= 100000:
+            raise ParameterError(f"need 1 <= ef <= 100000, got {self.ef}")
 
 
 @dataclass(frozen=True)
@@ -329,6 +339,8 @@ class Corpus:
         return corpus
 
     def _check(self) -> None:
+        """Every array against the manifest, once at open and vectorised: the player indexes
+        the grain store, the images and the sources with these numbers unchecked."""
         n = int(self.manifest["entry_count"])
         dim = self.params.dim
         checks = [
@@ -343,10 +355,80 @@ class Corpus:
                     f"shape or type disagrees with the manifest ({n} entries)",
                     path=self.path / name,
                 )
-        if n and int(self.entries["source"][-1]) >= len(self.sources):
+        manifest = self.path / MANIFEST
+        if not 8000 <= self.grain_sr_hz <= 384000 or self.grain_sr_hz % self.params.sr_hz:
             raise CorpusError(
-                "entry names a source the manifest lacks", path=self.path / "entries.npy"
+                f"grain_sr_hz {self.grain_sr_hz} is not a sample rate of 8-384 kHz that the "
+                f"descriptor's {self.params.sr_hz} Hz divides",
+                path=manifest,
             )
+        # Sources: their entries and grains back to back, in order, as a build writes them.
+        counts = np.array([s.entries for s in self.sources], np.int64)
+        firsts = np.array([s.first_entry for s in self.sources], np.int64)
+        offsets = np.array([s.grain_offset for s in self.sources], np.int64)
+        samples = np.array([s.grain_samples for s in self.sources], np.int64)
+        if (
+            np.any(counts < 0)
+            or int(counts.sum()) != n
+            or not np.array_equal(firsts, np.cumsum(counts) - counts)
+        ):
+            raise CorpusError(
+                f"the sources' first_entry and entries do not divide the {n} entries",
+                path=manifest,
+            )
+        if np.any(samples < 0) or not np.array_equal(offsets, np.cumsum(samples) - samples):
+            raise CorpusError("the sources' grain_offset and grain_samples overlap", path=manifest)
+        if int(samples.sum()) != self.grains.shape[0]:
+            raise CorpusError(
+                f"{self.grains.shape[0]} samples, the sources declare {int(samples.sum())}",
+                path=self.path / "grains.npy",
+            )
+        for i, source in enumerate(self.sources):
+            if not (0 < source.fps <= 1000 and 0 <= source.duration_s < math.inf):
+                raise CorpusError(
+                    f"sources[{i}] has fps {source.fps:g} and duration_s {source.duration_s:g}",
+                    path=manifest,
+                )
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale))):
+            raise CorpusError("stats.mean and stats.scale must be finite", path=manifest)
+        if not n:
+            return
+        entries = self.path / "entries.npy"
+        owner = np.asarray(self.entries["source"], np.int64)
+        if not np.array_equal(owner, np.repeat(np.arange(len(self.sources)), counts)):
+            raise CorpusError(
+                "an entry names a source other than the one whose entries the manifest "
+                "says it is among",
+                path=entries,
+            )
+        starts = np.asarray(self.entries["grain_start"], np.int64)
+        first = offsets[owner]
+        if np.any(starts < first) or np.any(starts > first + samples[owner]):
+            raise CorpusError(
+                "an entry's grain_start lies outside its source's grains", path=entries
+            )
+        image_at = np.asarray(self.entries["image_offset"], np.int64)
+        image_size = np.asarray(self.entries["image_size"], np.int64)
+        if (
+            np.any(image_at < 0)
+            or np.any(image_size <= 0)
+            or np.any(image_at + image_size > self._images.size)
+        ):
+            raise CorpusError(
+                f"an entry's image lies outside images.bin ({self._images.size} bytes)",
+                path=entries,
+            )
+        if not np.all(np.isfinite(self.entries["pts_s"])):
+            raise CorpusError("an entry's pts_s is not a number", path=entries)
+        if not np.all(np.isfinite(self.levels_db)):
+            raise CorpusError("a level is not a number", path=self.path / "levels.npy")
+
+    def check_index(self) -> None:
+        """Check the index file as loading it does, without loading it (``livecat info``
+        reports what ``render`` and ``live`` would refuse)."""
+        check_index_file(
+            self.path / "index.hnsw", dim=self.params.dim, count=len(self), m=self.index_settings.M
+        )
 
     # -- access ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -583,8 +665,11 @@ def dimension_weights(params: DescriptorParams, weighting: Weighting) -> np.ndar
 
 
 def load_index(path: Path, *, dim: int, count: int, settings: IndexSettings):
+    """The index at ``path``, checked first (:func:`check_index_file`): hnswlib follows its
+    file's offsets and links unchecked."""
     import hnswlib
 
+    check_index_file(path, dim=dim, count=count, m=settings.M)
     index = hnswlib.Index(space="l2", dim=dim)
     try:
         index.load_index(str(path), max_elements=count)

@@ -126,8 +126,17 @@ class DescriptorParams:
                 f"unknown descriptor kind {self.kind!r}; "
                 f"choose one of {', '.join(DESCRIPTOR_KINDS)}"
             )
-        if self.sr_hz <= 0 or self.n_fft < 64:
-            raise ParameterError(f"need sr_hz > 0 and n_fft >= 64, got {self.sr_hz}, {self.n_fft}")
+        # Bounds a manifest from a stranger cannot get past: each of these sizes an array.
+        if not (0 < self.sr_hz <= 384000 and 64 <= self.n_fft <= 65536):
+            raise ParameterError(
+                f"need 0 < sr_hz <= 384000 and 64 <= n_fft <= 65536, got {self.sr_hz}, "
+                f"{self.n_fft}"
+            )
+        if not (1 <= self.n_mels <= 512 and 0 <= self.chroma_log_gain < math.inf):
+            raise ParameterError(
+                f"need 1 <= n_mels <= 512 and a finite chroma_log_gain >= 0, got "
+                f"{self.n_mels}, {self.chroma_log_gain}"
+            )
         if self.kind != "seed":
             if not 0 < self.fmin_hz < self.fmax_hz <= self.sr_hz / 2:
                 raise ParameterError(

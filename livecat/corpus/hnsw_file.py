@@ -1,0 +1,205 @@
+"""A check of an hnswlib index file before hnswlib reads it.
+
+hnswlib trusts its file: an offset, a level, an entry point or a neighbour id out of range
+makes a search read outside its buffers (a crash, not an exception). A corpus may come from a
+stranger, so every field and every stored link is checked against what the manifest says the
+index holds, with numpy over the whole file (well under a second at a million entries).
+
+The layout (hnswlib 0.8 ``saveIndex``), all little-endian::
+
+    header        size_t offsetLevel0, max_elements, cur_element_count, size_data_per_element,
+                  label_offset, offsetData; int maxlevel; uint32 enterpoint_node;
+                  size_t maxM, maxM0, M; double mult; size_t ef_construction
+    level 0       cur_element_count records of size_data_per_element bytes: a uint32 whose low
+                  16 bits count the links and whose third byte marks a deletion, maxM0 uint32
+                  neighbour ids, dim float32, a uint64 label
+    upper levels  per element: a uint32 byte count (0, or level x (maxM + 1) x 4), then for
+                  each of its levels above 0 a uint32 link count and maxM uint32 ids
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from livecat.errors import CorpusError
+
+HEADER = np.dtype(
+    [
+        ("offset_level0", "<u8"),
+        ("max_elements", "<u8"),
+        ("count", "<u8"),
+        ("size_per_element", "<u8"),
+        ("label_offset", "<u8"),
+        ("offset_data", "<u8"),
+        ("max_level", "<i4"),
+        ("entry_point", "<u4"),
+        ("max_m", "<u8"),
+        ("max_m0", "<u8"),
+        ("m", "<u8"),
+        ("mult", "<f8"),
+        ("ef_construction", "<u8"),
+    ]
+)
+
+#: More levels than any real index has: level l holds about count / M**l elements.
+MAX_LEVELS = 64
+
+
+def check_index_file(path: Path, *, dim: int, count: int, m: int) -> None:
+    """Raise :class:`CorpusError` naming ``path`` unless it is an hnswlib index of ``count``
+    vectors of ``dim`` float32 with ``m`` links per element whose every offset, level, label
+    and link hnswlib may follow lies in range."""
+
+    def bad(message: str) -> CorpusError:
+        return CorpusError(f"index damaged: {message}; rebuild the corpus", path=path)
+
+    try:
+        data = np.memmap(path, dtype=np.uint8, mode="r")
+    except FileNotFoundError:
+        raise CorpusError("missing file", path=path) from None
+    except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
+        raise CorpusError(f"unreadable index ({exc})", path=path) from None
+    if data.size < HEADER.itemsize:
+        raise bad(f"{data.size} bytes, shorter than its header")
+    header = data[: HEADER.itemsize].view(HEADER)[0]
+    max_m0 = 2 * m
+    links0 = 4 + 4 * max_m0
+    expected = {
+        "offset_level0": 0,
+        "count": count,
+        "size_per_element": links0 + 4 * dim + 8,
+        "offset_data": links0,
+        "label_offset": links0 + 4 * dim,
+        "max_m": m,
+        "max_m0": max_m0,
+        "m": m,
+    }
+    for name, value in expected.items():
+        if int(header[name]) != value:
+            raise bad(f"header field {name} is {int(header[name])}, expected {value}")
+    if not count <= int(header["max_elements"]) <= max(count, 1):
+        raise bad(f"header field max_elements is {int(header['max_elements'])}, expected {count}")
+    if not math.isfinite(float(header["mult"])):
+        raise bad("header field mult is not a number")
+    max_level = int(header["max_level"])
+    if count == 0:
+        if data.size != HEADER.itemsize:
+            raise bad("an empty index with data after its header")
+        return
+    if not 0 <= max_level < MAX_LEVELS:
+        raise bad(f"header field maxlevel is {max_level}")
+    entry_point = int(header["entry_point"])
+    if entry_point >= count:
+        raise bad(f"entry point {entry_point} of {count} elements")
+
+    size = expected["size_per_element"]
+    level0_end = HEADER.itemsize + count * size
+    if data.size < level0_end + 4 * count:
+        raise bad(f"{data.size} bytes, too short for {count} elements")
+    if (data.size - level0_end) % 4:
+        raise bad(f"{data.size} bytes, not a whole number of records")
+    records = data[HEADER.itemsize : level0_end].reshape(count, size)
+    words = records[:, :links0].view("<u4")  # link count and flags, then maxM0 ids
+    _check_links(words, count=count, max_links=max_m0, bad=bad, where="level 0", used_only=False)
+    labels = records[:, expected["label_offset"] :].view("<u8")[:, 0]
+    if labels.max() >= count or np.bincount(labels.astype(np.int64), minlength=count).max() > 1:
+        raise bad(f"labels are not the numbers 0..{count - 1}, each once")
+
+    levels, blocks, block_levels = _upper_levels(
+        data[level0_end:].view("<u4"), count=count, max_m=m, max_level=max_level, bad=bad
+    )
+    if int(levels.max()) != max_level or levels[entry_point] != max_level:
+        raise bad(f"the entry point is not on the top level ({max_level})")
+    if blocks.size:
+        ids = _check_links(
+            blocks, count=count, max_links=m, bad=bad, where="an upper level", used_only=True
+        )
+        owner_level = np.repeat(block_levels, _link_counts(blocks))
+        if np.any(levels[ids] < owner_level):
+            raise bad("an upper level links to an element that is not on it")
+
+
+def _link_counts(words: np.ndarray) -> np.ndarray:
+    return (words[:, 0] & 0xFFFF).astype(np.int64)
+
+
+def _check_links(
+    words: np.ndarray, *, count: int, max_links: int, bad, where: str, used_only: bool
+) -> np.ndarray:
+    """Check link lists (rows of a uint32 header and ``max_links`` ids) and return the ids in
+    use, row by row (``used_only``) or none. A set flag (a deletion) is refused too: livecat
+    marks entries deleted itself, and hnswlib refuses to mark one twice.
+
+    hnswlib zeroes an element's lists when it adds it and only ever writes ids of elements
+    it holds, so in a file it wrote even the unused slots are in range: one pass over every
+    slot checks level 0 without gathering the used ones."""
+    if np.any(words[:, 0] >> 16):
+        raise bad(f"{where} has a link list marked deleted or with a damaged count")
+    used = _link_counts(words)
+    if used.max(initial=0) > max_links:
+        raise bad(f"{where} has a list of {int(used.max())} links, at most {max_links}")
+    top = int(words[:, 1:].max(initial=0))
+    if top >= count:
+        raise bad(f"{where} links to element {top} of {count}")
+    if not used_only:
+        return np.zeros(0, np.int64)
+    return words[:, 1:][np.arange(max_links) < used[:, None]].astype(np.int64)
+
+
+def _upper_levels(
+    tail: np.ndarray, *, count: int, max_m: int, max_level: int, bad
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk the per-element records after level 0: each element's level, and every upper
+    level's link list (rows of 1 + max_m words) with the level it is on.
+
+    The records are consecutive and of varying length, so finding them is a walk; but most
+    elements live on level 0 only (a record of one zero word), and runs of those are skipped
+    at once by jumping to the next non-zero word, so the walk visits only the ~count/M
+    elements with upper levels."""
+    block_words = max_m + 1
+    levels = np.zeros(count, np.int64)
+    tail = np.asarray(tail)  # a plain array: a memmap's item access is ten times slower
+    size = int(tail.size)
+    # next_nonzero[p]: the first non-zero word at or after p (size if none).
+    next_nonzero = np.full(size + 1, size, np.int64)
+    at = np.flatnonzero(tail)
+    next_nonzero[at] = at
+    next_nonzero = np.minimum.accumulate(next_nonzero[::-1])[::-1]
+    owners: list[int] = []
+    starts: list[int] = []
+    element = position = 0
+    while element < count:
+        found = int(next_nonzero[position])
+        run = found - position
+        if element + run >= count:  # a run of level-0-only elements to the last
+            position += count - element
+            break
+        if found == size:
+            raise bad(f"the upper levels end after {element + run} of {count} elements")
+        element += run
+        position = found
+        words = int(tail[position])
+        level, rest = divmod(words, 4 * block_words)
+        if rest or not 0 < level <= max_level:
+            raise bad(f"element {element} has an upper-level record of {words} bytes")
+        if position + 1 + level * block_words > size:
+            raise bad(f"element {element}'s upper levels run past the end of the file")
+        owners.append(element)
+        starts.append(position + 1)
+        element += 1
+        position += 1 + level * block_words
+    if position != size:
+        raise bad(f"{4 * (size - position)} bytes after the last element")
+    owner = np.asarray(owners, np.int64)
+    first = np.asarray(starts, np.int64)
+    per_owner = tail[first - 1].astype(np.int64) // (4 * block_words)
+    levels[owner] = per_owner
+    # Block k of an element with L levels is on level k + 1 (k = 0..L-1).
+    owner_first_block = np.repeat(np.cumsum(per_owner) - per_owner, per_owner)
+    block_levels = np.arange(int(per_owner.sum())) - owner_first_block + 1
+    block_starts = np.repeat(first, per_owner) + (block_levels - 1) * block_words
+    rows = block_starts[:, None] + np.arange(block_words)
+    return levels, tail[rows].reshape(-1, block_words), block_levels
