@@ -742,3 +742,101 @@ def test_the_cli_names_a_damaged_manifest_in_one_line(corpus_dir, tmp_path):
         f"livecat: {bad / 'manifest.json'}: sources[0] has 'loudness_lufs', which livecat does "
         "not write; rebuild the corpus with `livecat build`"
     ]
+
+
+def _entries_damage(field: str, row: str, value: float):
+    def damage(entries: np.ndarray) -> None:
+        n = entries.shape[0]
+        at = {"first": 0, "middle": n // 2, "last": n - 1}[row]
+        entries[field][at] = value
+
+    return damage
+
+
+ARRAY_DAMAGE = {
+    "a source id out of range, mid-corpus": (
+        _entries_damage("source", "middle", 7),
+        r"entries\.npy: an entry names a source other than",
+    ),
+    "a negative source id": (_entries_damage("source", "first", -1), "names a source other"),
+    "an entry of another source": (_entries_damage("source", "first", 1), "names a source other"),
+    "a grain start past the store": (
+        _entries_damage("grain_start", "middle", 2**40),
+        r"entries\.npy: an entry's grain_start lies outside its source's grains",
+    ),
+    "a negative grain start": (_entries_damage("grain_start", "first", -5), "grain_start"),
+    "an image past images.bin": (
+        _entries_damage("image_offset", "last", 2**40),
+        r"entries\.npy: an entry's image lies outside images\.bin",
+    ),
+    "a negative image size": (_entries_damage("image_size", "middle", -3), "image lies outside"),
+    "a huge image size": (_entries_damage("image_size", "middle", 2**31 - 1), "image lies out"),
+    "an image that is not a JPEG": (
+        _entries_damage("image_offset", "middle", 1),
+        r"images\.bin: an entry's image is not a JPEG",
+    ),
+    "a time that is not a number": (_entries_damage("pts_s", "middle", np.nan), "pts_s is not"),
+}
+
+
+@pytest.mark.parametrize("damage", ARRAY_DAMAGE, ids=list(ARRAY_DAMAGE))
+def test_entries_out_of_range_are_refused_at_open(corpus_dir, tmp_path, damage):
+    """Every row is checked once at open, not only the last: the player indexes sources,
+    grains and images with these numbers."""
+    change, message = ARRAY_DAMAGE[damage]
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    entries = np.load(bad / "entries.npy")
+    change(entries)
+    np.save(bad / "entries.npy", entries)  # the same size: the manifest's check passes
+    with pytest.raises(CorpusError, match=message):
+        Corpus.open(bad, load_index=False)
+
+
+SOURCE_DAMAGE = {
+    "grains beyond the store": (
+        lambda s: s[-1].update(grain_samples=s[-1]["grain_samples"] + 10**9),
+        r"grains\.npy: \d+ samples, the sources declare",
+    ),
+    "overlapping grain ranges": (
+        lambda s: s[1].update(grain_offset=0),
+        r"manifest\.json: the sources' grain_offset and grain_samples overlap",
+    ),
+    "entries that do not add up": (
+        lambda s: s[0].update(entries=s[0]["entries"] + 1),
+        r"manifest\.json: the sources' first_entry and entries do not divide",
+    ),
+    "a first entry out of order": (
+        lambda s: s[2].update(first_entry=0),
+        "first_entry and entries do not divide",
+    ),
+    "zero frames per second": (lambda s: s[0].update(fps=0.0), r"sources\[0\] has fps 0"),
+}
+
+
+@pytest.mark.parametrize("damage", SOURCE_DAMAGE, ids=list(SOURCE_DAMAGE))
+def test_sources_that_disagree_with_the_arrays_are_refused(corpus_dir, tmp_path, damage):
+    change, message = SOURCE_DAMAGE[damage]
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    change(manifest["sources"])
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorpusError, match=message):
+        Corpus.open(bad, load_index=False)
+
+
+def test_info_checks_the_index_render_and_live_rely_on(corpus_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    with open(bad / "index.hnsw", "r+b") as f:  # the entry point, past the last element
+        f.seek(52)
+        f.write((10**6).to_bytes(4, "little"))
+    run = subprocess.run(
+        [sys.executable, "-m", "livecat", "info", str(bad)], capture_output=True, text=True
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"livecat: {bad / 'index.hnsw'}: index damaged: entry point 1000000 of "
+        f"{len(Corpus.open(corpus_dir, load_index=False))} elements; rebuild the corpus"
+    ]

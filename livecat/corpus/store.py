@@ -418,6 +418,20 @@ class Corpus:
                 f"an entry's image lies outside images.bin ({self._images.size} bytes)",
                 path=entries,
             )
+        # Each image a JPEG from start to end marker: garbage in images.bin is found here,
+        # not by the picture thread in the middle of a set.
+        ends = image_at + image_size
+        images = self._images
+        if (
+            np.any(images[image_at] != 0xFF)
+            or np.any(images[image_at + 1] != 0xD8)
+            or np.any(images[ends - 2] != 0xFF)
+            or np.any(images[ends - 1] != 0xD9)
+        ):
+            raise CorpusError(
+                "an entry's image is not a JPEG: file damaged or replaced",
+                path=self.path / "images.bin",
+            )
         if not np.all(np.isfinite(self.entries["pts_s"])):
             raise CorpusError("an entry's pts_s is not a number", path=entries)
         if not np.all(np.isfinite(self.levels_db)):

@@ -4,6 +4,7 @@ the audio block rate; reads what the audio thread publishes and never blocks it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 
 from livecat.corpus import Corpus
-from livecat.errors import printable
+from livecat.errors import CorpusError, printable
 from livecat.live.player import (
     ACTIVE,
     BLOCK_TIME,
@@ -36,6 +37,8 @@ from livecat.live.player import (
 )
 from livecat.media.images import letterbox
 from livecat.output.sinks import SinkGroup
+
+log = logging.getLogger(__name__)
 
 WINDOW = "livecat"
 ACTION_KEYS = {
@@ -156,6 +159,7 @@ class Display:
         self._tick_times: list[float] = []
         # The last decoded image of each deck: (entry, image).
         self._decoded: dict[int, tuple[int, np.ndarray]] = {}
+        self._undecodable: set[Any] = set()  # corpora whose damaged image was reported
         self._drawn: tuple | None = None  # what the canvas holds
         self._hud_cache: tuple[float, list[str]] = (-1.0, [])
         self._errors_reported = 0
@@ -179,10 +183,21 @@ class Display:
 
     # -- drawing -----------------------------------------------------------------------------------
     def _image(self, deck: int, entry: int) -> np.ndarray:
-        """The entry's decoded image; each deck's last one is kept (decoding costs ms)."""
+        """The entry's decoded image; each deck's last one is kept (decoding costs ms). An
+        image that does not decode (a damaged corpus passes the check at open if only a
+        JPEG's inside is broken) keeps the picture that was there, with one warning per
+        corpus: the set goes on."""
         last = self._decoded.get(deck)
         if last is None or last[0] != entry:
-            last = (entry, self.player.decks[deck].corpus.image(entry))
+            corpus = self.player.decks[deck].corpus
+            try:
+                image = corpus.image(entry)
+            except CorpusError as exc:
+                if corpus.path not in self._undecodable:
+                    self._undecodable.add(corpus.path)
+                    log.warning("livecat: %s (keeping the picture before it)", exc)
+                image = last[1] if last is not None else np.zeros((2, 2, 3), np.uint8)
+            last = (entry, image)
             self._decoded[deck] = last
             self.images_decoded += 1
         return last[1]

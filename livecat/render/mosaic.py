@@ -10,6 +10,7 @@ knowing the whole target, takes out. ``lead_s=0`` renders the live set exactly.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import time
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from livecat.corpus import Corpus
-from livecat.errors import MediaError, ParameterError
+from livecat.errors import CorpusError, MediaError, ParameterError
 from livecat.features import one_blas_thread
 from livecat.media import decode_audio, probe
 from livecat.media.decode import rate_fraction
@@ -30,6 +31,8 @@ from livecat.media.encode import BackgroundWriter, MosaicWriter, video_frame
 from livecat.media.images import letterbox
 from livecat.output.files import MatchLog, refuse_to_replace
 from livecat.synthesis import Engine, EngineSettings, signal_then_silence
+
+log = logging.getLogger(__name__)
 
 #: Highest picture rate a render writes (240 Hz screens are the fastest sold).
 MAX_FPS = 240.0
@@ -89,21 +92,24 @@ class _PictureMaker:
         self.black = video_frame(np.zeros((height, width, 3), np.uint8))
         self.key: tuple[int, float] = (-2, 1.0)
         self.image = self.black
+        self.undecodable = 0  # pictures kept because an entry's image did not decode
 
     def make(self, entry: int, brightness: float) -> av.VideoFrame:
         if (entry, brightness) != self.key:
             self.key = (entry, brightness)
             if entry < 0:
                 self.image = self.black
-            else:
-                self.image = video_frame(
-                    letterbox(
-                        self.corpus.image(entry),
-                        width=self.size[0],
-                        height=self.size[1],
-                        brightness=brightness,
-                    )
-                )
+                return self.image
+            try:
+                image = self.corpus.image(entry)
+            except CorpusError as exc:  # a JPEG broken inside: as live, the picture stays
+                if not self.undecodable:
+                    log.warning("livecat: %s (keeping the picture before it)", exc)
+                self.undecodable += 1
+                return self.image
+            self.image = video_frame(
+                letterbox(image, width=self.size[0], height=self.size[1], brightness=brightness)
+            )
         return self.image
 
 
