@@ -47,6 +47,9 @@ MAX_DATAGRAM = 8192  # bytes: a controller's message is tens of bytes; more is r
 MAX_BUNDLE_DEPTH = 4  # nested bundles deeper than this are refused
 MAX_ADDRESS = 128  # bytes: livecat's longest address is under 50
 MAX_ARGS = 8  # livecat's messages take one argument at most
+# Messages taken from one datagram (a bundle); the rest are refused. Twice the addresses
+# livecat listens to: a controller sending all its faders at once fits.
+MAX_MESSAGES = 64
 MAX_LOAD = 0.05  # share of one CPU the OSC thread may spend; beyond it pauses (a flood)
 SLICE_S = 0.1  # the window over which that share is measured
 MAX_CORPORA = 1000  # a corpus position beyond this is a sender's mistake, not a request
@@ -166,7 +169,8 @@ class OscControl:
 
     Counters (read from any thread): ``received`` datagrams; ``applied`` messages that
     became requests; ``ignored`` datagrams or messages refused (malformed, oversized,
-    unknown address, wrong type or count of arguments, out of range). A trigger's release
+    unknown address, wrong type or count of arguments, out of range, or beyond the first
+    :data:`MAX_MESSAGES` of one datagram: each costs the main thread a request). A trigger's release
     (a lone 0) is neither.
     """
 
@@ -183,6 +187,7 @@ class OscControl:
         self.applied = 0
         self.ignored = 0
         self.last_ignored = ""  # the latest reason, for the HUD and logs
+        self._reasons_logged = 0
         self.paused = 0  # times the thread paused because a flood spent its CPU share
         self._budget_s = None if max_load is None else max_load * SLICE_S
         self._slice_start = time.monotonic()
@@ -219,6 +224,14 @@ class OscControl:
             self._count_ignored(f"malformed datagram ({type(exc).__name__})")
             elements = []
         try:
+            if len(elements) > MAX_MESSAGES:
+                excess = len(elements) - MAX_MESSAGES
+                elements = elements[:MAX_MESSAGES]
+                self._count_ignored(
+                    f"bundle of {MAX_MESSAGES + excess} messages: the {excess} after the first "
+                    f"{MAX_MESSAGES} are refused",
+                    n=excess,
+                )
             for element in elements:
                 self._handle_message(element)
         finally:
@@ -301,15 +314,17 @@ class OscControl:
     def _on_unknown(self, address: str, *args: Any) -> bool:
         raise _Ignored("unknown address")
 
-    def _count_ignored(self, reason: str, *, counted: bool = False) -> None:
-        """Count a refused message (in ``controls.refused`` too, once) and log the first."""
-        self.ignored += 1
+    def _count_ignored(self, reason: str, *, counted: bool = False, n: int = 1) -> None:
+        """Count ``n`` refused messages of one reason (in ``controls.refused`` too, once
+        each) and log the first few reasons."""
+        self.ignored += n
         self.last_ignored = reason
         if not counted:
-            self.controls.refuse()
-        if self.ignored <= LOGGED_IGNORED:
+            self.controls.refuse(n)
+        if self._reasons_logged < LOGGED_IGNORED:
+            self._reasons_logged += 1
             log.warning("livecat: OSC: ignored %s", reason)
-            if self.ignored == LOGGED_IGNORED:
+            if self._reasons_logged == LOGGED_IGNORED:
                 log.warning("livecat: OSC: further ignored messages are only counted")
 
     # -- transport ---------------------------------------------------------------------------

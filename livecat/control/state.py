@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from livecat.control.params import ACTIONS, PARAMS, Value, action, defaults, param
 from livecat.errors import ParameterError
 
+# Actions whose second request in a row adds nothing to the first (re-reading the same set
+# file): drain() keeps only the latest. Toggles and corpus steps are not: each flips or moves.
+IDEMPOTENT = frozenset({"reload_config"})
+
 
 @dataclass(frozen=True)
 class Request:
@@ -49,6 +53,7 @@ class Controls:
         self.requested = 0
         self.refused = 0  # requests with a bad name or value (counted, never raised)
         self.version = 0  # bumped whenever an applied request changed something
+        self.coalesced = 0  # requests dropped by drain() for a later one of the same effect
 
     # -- any thread ------------------------------------------------------------------------------
     def request_param(self, name: str, value: object, *, origin: str = "") -> None:
@@ -97,32 +102,37 @@ class Controls:
             raise ParameterError(f"corpus: expected a name or a number, got {which!r}")
         self._put(Request("corpus", str(which), None, origin))
 
-    def refuse(self) -> None:
-        """Count a message that never became a request (malformed, unknown address...)."""
-        self._refuse()
+    def refuse(self, n: int = 1) -> None:
+        """Count ``n`` messages that never became requests (malformed, unknown address...)."""
+        self._refuse(n)
 
     def _put(self, request: Request) -> None:
         with self._lock:
             self._inbox.append(request)
             self.requested += 1
 
-    def _refuse(self) -> None:
+    def _refuse(self, n: int = 1) -> None:
         with self._lock:
-            self.refused += 1
+            self.refused += n
 
     # -- the main thread -----------------------------------------------------------------------
     def drain(self, limit: int = 256) -> list[Request]:
         """Take up to ``limit`` pending requests, oldest first. For parameters only the
-        latest request per name survives (a fader sends dozens per second)."""
+        latest request per name survives (a fader sends dozens per second), and of the
+        idempotent actions (:data:`IDEMPOTENT`) only the latest of each: a bundle full of
+        ``reload_config`` reads the set file once. What is dropped so is counted
+        in ``coalesced``."""
         taken: list[Request] = []
         with self._lock:
             while self._inbox and len(taken) < limit:
                 taken.append(self._inbox.popleft())
-        latest: dict[str, int] = {}
+        latest: dict[tuple[str, str], int] = {}
         for i, r in enumerate(taken):
-            if r.kind == "param":
-                latest[r.name] = i
-        return [r for i, r in enumerate(taken) if r.kind != "param" or latest[r.name] == i]
+            if r.kind == "param" or (r.kind == "action" and r.name in IDEMPOTENT):
+                latest[r.kind, r.name] = i
+        kept = [r for i, r in enumerate(taken) if latest.get((r.kind, r.name), i) == i]
+        self.coalesced += len(taken) - len(kept)
+        return kept
 
     def pending(self) -> int:
         return len(self._inbox)

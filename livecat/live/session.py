@@ -77,6 +77,8 @@ class LiveSession:
         self.on_midi_config: Callable[[MidiConfig], None] | None = None
         self.applied = 0
         self._dirty = False
+        self._engine_stale = False  # parameters applied that the engine has not been given
+        self._help_stale = False
         self._last_dump = 0.0
         self._last_midi: MidiConfig | None = None
 
@@ -119,13 +121,18 @@ class LiveSession:
                     task()
                 except Exception as exc:  # a controller's trouble must never stop the show
                     log.warning("livecat: %s", exc)
-        requests = self.controls.drain()
-        for request in requests:
+        refused: list[tuple[Request, LivecatError]] = []
+        for request in self.controls.drain():
             try:
-                self.apply(request)
+                self._apply(request)
             except LivecatError as exc:  # e.g. a corpus name that does not exist
-                log.warning("livecat: %s (%s)", exc, request.origin or "control")
+                refused.append((request, exc))
                 self.controls.refuse()
+        self._settle()
+        if refused:  # one line a tick, however many a flood of bad names brought
+            request, exc = refused[-1]
+            more = f"; {len(refused) - 1} more refused" if len(refused) > 1 else ""
+            log.warning("livecat: %s (%s%s)", exc, request.origin or "control", more)
         if self.midi_mappings is not None:
             current = self.midi_mappings()
             if current != self._last_midi:
@@ -149,13 +156,18 @@ class LiveSession:
 
     def apply(self, request: Request) -> None:
         """Put one request into effect (main thread only)."""
+        self._apply(request)
+        self._settle()
+
+    def _apply(self, request: Request) -> None:
+        """:meth:`apply` but for what :meth:`_settle` does once for all of a tick's
+        requests (a tick may bring a dozen parameters from a set file reload)."""
         if request.kind == "param":
             assert request.value is not None
             self._set_param(request.name, request.value)
             if param(request.name).engine_field is not None:
-                self.player.set_engine_settings(
-                    engine_settings(self.controls.values, self.base_settings)
-                )
+                self._engine_stale = True
+            self._help_stale = True
         elif request.kind == "action":
             self._action(request.name, request.value)
         elif request.kind == "corpus":
@@ -163,7 +175,16 @@ class LiveSession:
         self.applied += 1
         self.controls.version += 1
         self._dirty = True
-        if request.kind == "param":
+
+    def _settle(self) -> None:
+        """Hand the engine its new settings and refresh the window's help, once."""
+        if self._engine_stale:
+            self._engine_stale = False
+            self.player.set_engine_settings(
+                engine_settings(self.controls.values, self.base_settings)
+            )
+        if self._help_stale:
+            self._help_stale = False
             self._refresh_help()
 
     def _set_param(self, name: str, value: Value) -> None:
