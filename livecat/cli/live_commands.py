@@ -351,6 +351,7 @@ def _setup_to_save(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_live(args: argparse.Namespace) -> int:
+    from livecat.cli.logrepeats import limit_repeats
     from livecat.control.config import MidiConfig, dump_config, load_config
     from livecat.control.state import Controls
     from livecat.corpus import Corpus
@@ -366,6 +367,7 @@ def run_live(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         args = _apply_config(args, config)
     output_options.start_log(args)  # after the set file: [setup] may turn on --kiosk
+    flush_repeats = limit_repeats()  # a flood of requests cannot flood the log
     corpus_paths = list(args.corpora) or (config.corpora if config else [])
     if not corpus_paths:
         raise ParameterError("livecat live needs a corpus: livecat live CORPUS [CORPUS ...]")
@@ -478,6 +480,7 @@ def run_live(args: argparse.Namespace) -> int:
         ),
     )
     session.attach(display)
+    session.every_second.append(flush_repeats)
     midi_port = _start_midi(session, display, midi_config)
     session.start()
     try:
@@ -508,6 +511,7 @@ def run_live(args: argparse.Namespace) -> int:
             midi_port.close()
         if log:
             log.close()
+        flush_repeats(final=True)
     p50, p99 = player.callback_percentiles()
     block_ms = settings.blocksize / player.sr_hz * 1000
     c = player.counters
