@@ -4,6 +4,7 @@ addresses, values and types."""
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -13,6 +14,7 @@ import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -20,9 +22,12 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
+from livecat.cli.logrepeats import RepeatFilter
+from livecat.control.config import load_config
 from livecat.control.osc import (
     LOGGED_IGNORED,
     MAX_DATAGRAM,
+    MAX_MESSAGES,
     OscControl,
     OscFeedback,
     address_table,
@@ -32,6 +37,7 @@ from livecat.control.osc import (
 from livecat.control.params import ACTIONS, PARAMS, PARAMS_BY_NAME
 from livecat.control.state import Controls, Request, Status
 from livecat.errors import DeviceError, ParameterError
+from livecat.live.session import LiveSession
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
@@ -213,6 +219,113 @@ def test_a_bundle_applies_its_messages_at_once_whatever_its_time_tag(rig):
             Request("param", "dry_wet", 0.5, "osc"),
             Request("action", "freeze", True, "osc"),
         ]
+
+
+# -- a flood of valid requests ---------------------------------------------------------------------
+def _bundle(messages: list[bytes]) -> bytes:
+    out = b"#bundle\x00" + bytes(8)
+    for m in messages:
+        out += struct.pack(">i", len(m)) + m
+    return out
+
+
+class _Player:
+    """What a LiveSession touches of the player while it applies requests, and no more."""
+
+    def __init__(self) -> None:
+        self.decks = [SimpleNamespace(name="forest", corpus=SimpleNamespace(path="/c/forest"))]
+        self.switch_request = 0
+        self.settings_given = 0
+
+    def set_engine_settings(self, settings: object) -> None:
+        self.settings_given += 1
+
+    def switch_to(self, deck: int) -> None:
+        self.switch_request = deck
+
+
+def _session(controls: Controls, config_path: Path | None = None) -> LiveSession:
+    from livecat.synthesis import EngineSettings
+
+    return LiveSession(
+        _Player(),  # type: ignore[arg-type]
+        controls=controls,
+        base_settings=EngineSettings(),
+        corpora=["/c/forest"],
+        setup={},
+        config_path=config_path,
+    )
+
+
+def test_a_bundle_of_reload_config_actions_reloads_the_set_once(rig, tmp_path, monkeypatch):
+    import livecat.live.session as session_module
+
+    path = tmp_path / "set.toml"
+    path.write_text("[params]\ncontinuity = 0.7\nk = 12\n")
+    loads = []
+    monkeypatch.setattr(session_module, "load_config", lambda p: loads.append(p) or load_config(p))
+    session = _session(rig.controls, path)
+    rig.raw(_bundle([_message("/livecat/action/reload_config")] * 50))
+    assert (rig.osc.applied, rig.osc.ignored) == (50, 0)
+    session.tick()
+    assert loads == [path]  # fifty asked, one read
+    assert rig.controls.coalesced == 49
+    session.tick()  # the set's parameters, requested by the reload, applied together
+    assert rig.controls.values["continuity"] == 0.7 and rig.controls.values["k"] == 12
+    assert session.player.settings_given == 1
+
+
+def test_a_datagram_brings_at_most_max_messages_requests_the_rest_counted_ignored(rig, caplog):
+    n = MAX_MESSAGES + 36
+    bundle = _bundle([_message("/livecat/param/continuity", i / n) for i in range(n)])
+    assert len(bundle) <= MAX_DATAGRAM
+    with caplog.at_level(logging.WARNING, logger="livecat.control.osc"):
+        rig.raw(bundle)
+    assert (rig.osc.applied, rig.osc.ignored) == (MAX_MESSAGES, 36)
+    assert rig.controls.refused == 36 and rig.controls.requested == MAX_MESSAGES
+    assert [r.getMessage() for r in caplog.records] == [
+        f"livecat: OSC: ignored bundle of {n} messages: the 36 after the first "
+        f"{MAX_MESSAGES} are refused"
+    ]
+    # The fader's latest value within what was taken.
+    assert rig.controls.drain() == [Request("param", "continuity", (MAX_MESSAGES - 1) / n, "osc")]
+
+
+def test_a_flood_of_identical_warnings_writes_a_bounded_number_of_lines_saying_repeated():
+    """Ten seconds of display ticks, each with a bundle of requests for a corpus that does
+    not exist: one warning a tick at most, and the repeats collapsed into a few lines that
+    count them."""
+    rig = Rig(max_load=None)
+    clock = [0.0]
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    repeats = RepeatFilter(handler, clock=lambda: clock[0])
+    handler.addFilter(repeats)
+    logger = logging.getLogger("livecat.live.session")
+    logger.addHandler(handler)
+    try:
+        session = _session(rig.controls)
+        flood = _bundle([_message("/livecat/corpus/load", "nowhere")] * MAX_MESSAGES)
+        ticks = 600
+        for tick in range(ticks):
+            rig.raw(flood)
+            session.tick()
+            clock[0] = (tick + 1) / 60
+            if tick % 60 == 59:
+                repeats.flush_repeats()  # the session's once-a-second task does this
+        repeats.flush_repeats(final=True)
+    finally:
+        logger.removeHandler(handler)
+        rig.close()
+    assert rig.controls.refused == ticks * MAX_MESSAGES  # every one counted, none applied
+    lines = out.getvalue().splitlines()
+    said = [line for line in lines if "repeated" not in line]
+    counts = [int(m[1]) for line in lines if (m := re.search(r"… repeated (\d+) times in", line))]
+    assert said[0] == (
+        f"livecat: no corpus named 'nowhere'; loaded: forest (osc; {MAX_MESSAGES - 1} more refused)"
+    )
+    assert len(lines) <= 10 and counts, lines
+    assert len(said) + sum(counts) == ticks, lines  # every tick's warning written or counted
 
 
 # -- everything that is refused ------------------------------------------------------------------
