@@ -367,3 +367,50 @@ def test_a_fuzz_of_malformed_datagrams_is_survived_without_added_xruns(
             break
     else:
         pytest.fail(f"the fuzz added xruns: (control, fuzzed) per attempt: {attempts}")
+
+
+# -- a flood of valid requests ------------------------------------------------------------------
+def _bundle(messages: list[bytes]) -> bytes:
+    return b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(m)) + m for m in messages)
+
+
+def test_a_flood_of_valid_requests_keeps_the_pace_and_writes_a_few_lines(
+    corpus_dir, input_file, jack_env, feedback, tmp_path
+):
+    """Bundles full of reload_config (each one would re-read the set file) and of loads of a
+    corpus that does not exist (each one a warning), for 3 s: the display keeps its rate,
+    the set file is read at most once a tick, and the log says it in a few lines."""
+    from livecat.control.osc import MAX_MESSAGES
+
+    config = tmp_path / "set.toml"
+    config.write_text("[params]\ncontinuity = 0.3\n")
+    reloads = _bundle([OscMessageBuilder("/livecat/action/reload_config").build().dgram] * 64)
+    builder = OscMessageBuilder("/livecat/corpus/load")
+    builder.add_arg("nowhere")
+    loads = _bundle([builder.build().dgram] * MAX_MESSAGES)
+    live = Live(corpus_dir, input_file, jack_env, feedback, "--config", str(config))
+    try:
+        feedback.wait_for("/livecat/status/entry", lambda e: e >= 0)
+        started = time.monotonic()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            while time.monotonic() - started < 3.0:
+                sock.sendto(reloads, ("127.0.0.1", live.port))
+                sock.sendto(loads, ("127.0.0.1", live.port))
+                time.sleep(0.002)
+        seconds = time.monotonic() - started
+        rate = len(feedback.since(started, "/livecat/status/entry")) / seconds
+    finally:
+        err = live.stop()
+    assert rate > 40, rate  # display rate (60), not the 3-23 of a main thread that drowns
+    counts = re.search(_OSC_SUMMARY, err)
+    assert counts and int(counts[2]) > 1000, err  # thousands of requests were applied ...
+    lines = err.splitlines()
+    assert len(lines) <= 30, err  # ... in a few lines
+    assert any("reloaded" in line and "… repeated" in line for line in lines), err
+    assert any("no corpus named 'nowhere'" in line and "repeated" in line for line in lines), err
+    reads = sum(
+        int(m[1]) if (m := re.search(r"… repeated (\d+) times", line)) else 1
+        for line in lines
+        if "livecat: reloaded" in line
+    )
+    assert 0 < reads <= 60 * (seconds + 2), (reads, err)  # at most one a display tick
