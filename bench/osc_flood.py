@@ -20,7 +20,9 @@ back once per display tick), late grains and xruns (livecat's summary line), the
 livecat wrote on stderr, and its OSC summary. Goals: the flood's picture rate within 10 % of
 the quiet run's, no more late grains than the quiet run, a bounded number of lines.
 
-Run: ``.venv/bin/python bench/osc_flood.py`` (``--work DIR`` keeps the corpus between runs).
+Run: ``.venv/bin/python bench/osc_flood.py`` (``--work DIR`` keeps the corpus between runs;
+``--rounds 3`` takes the three runs in turns three times and compares each kind's median
+picture rate and fewest late grains, as a shared machine's other load only ever adds them).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -201,6 +204,7 @@ def run(kind: str, *, work: Path, env: dict, seconds: float) -> dict:
             proc.kill()
             proc.wait()
         ticks.close()
+    (work / f"{kind}.log").write_text(err)  # what livecat wrote, to read afterwards
     if proc.returncode != 0 or "Traceback" in err:
         raise RuntimeError(f"livecat failed ({proc.returncode}): {err[-3000:]}")
     stopped = re.search(r"stopped after [\d.]+ s: .*?(\d+) xruns, (\d+) late grains", err)
@@ -246,7 +250,8 @@ def _prepare(work: Path) -> None:
 
 
 def _report(runs: list[dict]) -> None:
-    by = {r["kind"]: r for r in runs}
+    """Each run's figures, then each kind's over its rounds: the median picture rate, the
+    fewest late grains and xruns (other programs on a shared machine only ever add them)."""
     for r in runs:
         print(
             f"{r['kind']:8s} pictures {r['fps']:5.1f}/s over {r['seconds']:.1f} s, "
@@ -255,6 +260,20 @@ def _report(runs: list[dict]) -> None:
         )
         if r["osc"]:
             print(f"         {r['osc']}")
+    by: dict[str, dict] = {}
+    for kind in dict.fromkeys(r["kind"] for r in runs):
+        mine = [r for r in runs if r["kind"] == kind]
+        by[kind] = {
+            "fps": statistics.median(r["fps"] for r in mine),
+            "late": min(r["late"] for r in mine),
+            "xruns": min(r["xruns"] for r in mine),
+            "lines": max(r["lines"] for r in mine),
+        }
+        b = by[kind]
+        print(
+            f"{kind:8s} over {len(mine)} rounds: pictures {b['fps']:.1f}/s (median), late "
+            f"grains {b['late']}, xruns {b['xruns']} (fewest), lines {b['lines']} (most)"
+        )
     quiet, flood = by.get("quiet"), by.get("flood")
     if quiet and flood:
         ratio = flood["fps"] / quiet["fps"] if quiet["fps"] else 0.0
@@ -270,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the flood")
     parser.add_argument(
         "--runs", default="quiet,control,flood", help="which runs, in order (quiet,control,flood)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="the runs this many times, taking turns"
     )
     parser.add_argument("--work", type=Path, help="keep the corpus here (default: a temporary)")
     parser.add_argument("--sender", nargs=2, help=argparse.SUPPRESS)
@@ -289,9 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         _prepare(work)
         runs = []
         with livehelpers.jack_server(f"livecat-flood-{os.getpid()}") as env:
-            for kind in args.runs.split(","):
-                runs.append(run(kind, work=work, env=env, seconds=args.seconds))
-                print(json.dumps(runs[-1]), flush=True)
+            for _ in range(max(1, args.rounds)):
+                for kind in args.runs.split(","):
+                    runs.append(run(kind, work=work, env=env, seconds=args.seconds))
+                    print(json.dumps(runs[-1]), flush=True)
         _report(runs)
     return 0
 
