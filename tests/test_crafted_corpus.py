@@ -11,11 +11,9 @@ of 1 GB or more fails) and a timeout. Every command must end with exit status 2 
 ``livecat: FILE: ...`` line naming the damaged file: no signal (SIGSEGV, SIGABRT), no
 traceback, no hang, and the original corpus untouched.
 
-``info`` is held to this as well: it reads only the manifest and the arrays' headers today,
-but the issue asks that it check what ``render`` and ``live`` rely on (a corpus that ``info``
-calls fine and that then crashes ``live`` under ``Restart=always`` is the failure). Every
-check asked for is cheap enough for ``info``: header fields, links and labels vectorised
-over the file, array rows against the manifest, each image's JPEG start and end markers.
+``info`` is held to this as well: it checks what ``render`` and ``live`` rely on (a corpus
+that ``info`` calls fine and that then crashes ``live`` under ``Restart=always`` is the
+failure this prevents).
 
 Select the suite with ``-k crafted``. The three commands of a case run side by side; each
 (case, command) pair is its own test, so a report names what is left to fix.

@@ -99,6 +99,10 @@ DAMAGE = {
         lambda d: _set(d, _upper_record(d) + 4, M + 1, 2),
         f"an upper level has a list of {M + 1} links",
     ),
+    "a stored vector": (
+        lambda d: _set(d, HEADER.itemsize + 4 + 8 * M, 0x7FC00000, 4),  # a NaN
+        "a stored vector is not a number",
+    ),
     "bytes after the end": (lambda d: d.extend(b"\0" * 8), "bytes after the last element"),
     "truncated": (lambda d: d.__delitem__(slice(-4, None)), "upper levels"),
     "header only": (lambda d: d.__delitem__(slice(HEADER.itemsize + 10, None)), "too short"),

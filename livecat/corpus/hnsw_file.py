@@ -104,6 +104,9 @@ def check_index_file(path: Path, *, dim: int, count: int, m: int) -> None:
     records = data[HEADER.itemsize : level0_end].reshape(count, size)
     words = records[:, :links0].view("<u4")  # link count and flags, then maxM0 ids
     _check_links(words, count=count, max_links=max_m0, bad=bad, where="level 0", used_only=False)
+    vectors = records[:, links0 : expected["label_offset"]].view("<f4")
+    if not math.isfinite(float(vectors.sum(dtype=np.float64))):  # a NaN or inf, or huge
+        raise bad("a stored vector is not a number")
     labels = records[:, expected["label_offset"] :].view("<u8")[:, 0]
     if labels.max() >= count or np.bincount(labels.astype(np.int64), minlength=count).max() > 1:
         raise bad(f"labels are not the numbers 0..{count - 1}, each once")

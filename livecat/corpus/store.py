@@ -42,6 +42,9 @@ from livecat.features import DescriptorParams
 FORMAT_NAME = "livecat-corpus"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: Images wider or taller than this are refused (8K video is 7680 wide): the player sizes
+#: its canvas from them.
+MAX_IMAGE_SIDE = 8192
 #: A manifest names sources, not entries: a million-entry corpus's is a few hundred KiB.
 MANIFEST_MAX_BYTES = 64 << 20
 
@@ -389,6 +392,18 @@ class Corpus:
                     f"sources[{i}] has fps {source.fps:g} and duration_s {source.duration_s:g}",
                     path=manifest,
                 )
+            if not (
+                0 < source.image_width <= MAX_IMAGE_SIDE
+                and 0 < source.image_height <= MAX_IMAGE_SIDE
+            ):
+                raise CorpusError(
+                    f"sources[{i}] has images of {source.image_width}x{source.image_height}, "
+                    f"more than {MAX_IMAGE_SIDE} pixels a side or none",
+                    path=manifest,
+                )
+        max_side = int(self.manifest["image"]["max_side"])
+        if not 0 < max_side <= MAX_IMAGE_SIDE:
+            raise CorpusError(f"image.max_side is {max_side}", path=manifest)
         if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale))):
             raise CorpusError("stats.mean and stats.scale must be finite", path=manifest)
         if not n:
