@@ -129,8 +129,7 @@ class DescriptorParams:
         # Bounds a manifest from a stranger cannot get past: each of these sizes an array.
         if not (0 < self.sr_hz <= 384000 and 64 <= self.n_fft <= 65536):
             raise ParameterError(
-                f"need 0 < sr_hz <= 384000 and 64 <= n_fft <= 65536, got {self.sr_hz}, "
-                f"{self.n_fft}"
+                f"need 0 < sr_hz <= 384000 and 64 <= n_fft <= 65536, got {self.sr_hz}, {self.n_fft}"
             )
         if not (1 <= self.n_mels <= 512 and 0 <= self.chroma_log_gain < math.inf):
             raise ParameterError(
