@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -449,22 +448,29 @@ def _argv(command: str, corpus: Path, target: Path, out: Path) -> list[str]:
     return ["live", str(corpus), "--input-file", str(target), "--headless"]
 
 
-def _limits(address_space: int | None) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dumps no core
-        if address_space is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-
-    return apply
+# The limits are set by the child itself before it becomes the command (exec keeps them):
+# a preexec_fn runs Python between fork and exec, which deadlocks when another of the test's
+# threads held a lock at the fork (the three commands of a case start side by side).
+_LIMITS_THEN_EXEC = """
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dumps no core
+address_space = int(sys.argv[1])
+if address_space:
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
 
 
 def _run(
     argv: list[str], *, cwd: Path, address_space: int | None, extra_env: dict | None = None
 ) -> tuple[int | None, str, str, float]:
-    """``argv`` in a child process (its own session: a timeout kills it and its children)."""
+    """``argv`` (a Python command line) in a child process under ``address_space`` bytes
+    (None: no limit), in its own session: a timeout kills it and its children."""
     env = {**NO_SERVER_ENV, "PYTHONDONTWRITEBYTECODE": "1", **(extra_env or {})}
     if "PYTHONPATH" in os.environ:  # a livecat tree other than the installed one, under test
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    assert argv[0] == sys.executable
+    argv = [sys.executable, "-c", _LIMITS_THEN_EXEC, str(address_space or 0), *argv[1:]]
     start = time.monotonic()
     child = subprocess.Popen(
         argv,
@@ -476,7 +482,6 @@ def _run(
         text=True,
         errors="replace",
         start_new_session=True,
-        preexec_fn=_limits(address_space),
     )
     try:
         out, err = child.communicate(timeout=TIMEOUT_S)
