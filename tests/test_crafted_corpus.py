@@ -40,37 +40,15 @@ import numpy as np
 import pytest
 from livehelpers import NO_SERVER_ENV
 
+from livecat.corpus.hnsw_file import HEADER as HNSW_HEADER
+
 SR = 48000
 TIMEOUT_S = 60.0
 GIB = 1 << 30
 COMMANDS = ("info", "render", "live")
 
-# -- the hnswlib 0.8 index file (hnswalg.h, saveIndex / loadIndex) ------------------------------
-# Header, little-endian: size_t offsetLevel0, max_elements, cur_element_count,
-# size_data_per_element, label_offset, offsetData; int maxlevel; uint32 enterpoint_node;
-# size_t maxM, maxM0, M; double mult; size_t ef_construction. Then cur_element_count records of
-# size_data_per_element bytes (a uint32 whose low 16 bits count the links and whose third byte
-# marks a deletion, maxM0 uint32 neighbour ids, dim float32, a uint64 label at label_offset),
-# then per element a uint32 linkListSize and that many bytes: for each level above 0 a uint32
-# link count and maxM uint32 ids.
-HNSW_HEADER = np.dtype(
-    [
-        ("offset_level0", "<u8"),
-        ("max_elements", "<u8"),
-        ("count", "<u8"),
-        ("size_per_element", "<u8"),
-        ("label_offset", "<u8"),
-        ("offset_data", "<u8"),
-        ("max_level", "<i4"),
-        ("entry_point", "<u4"),
-        ("max_m", "<u8"),
-        ("max_m0", "<u8"),
-        ("m", "<u8"),
-        ("mult", "<f8"),
-        ("ef_construction", "<u8"),
-    ]
-)
-assert HNSW_HEADER.itemsize == 96
+# -- the hnswlib 0.8 index file: its layout is described in livecat/corpus/hnsw_file.py -----
+assert HNSW_HEADER.itemsize == 96  # hnswlib's own: the damage below is placed by it
 
 
 class HnswFile:
