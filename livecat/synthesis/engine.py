@@ -743,7 +743,11 @@ class Engine:
             self._last_jump[choice] = now
             if s.align_jumps:
                 # Just after the gate the playhead ran on unplayed: no grain to be in phase with.
-                start = self._aligned_start(start, choice, in_phase=gate_was_open)
+                in_time, start = self._aligned_start(start, choice, in_phase=gate_was_open)
+                # The phase nudge moves the grain, not the footage point that matches the
+                # input: the run's continuations are judged from that point (a 1 ms nudge
+                # made the footage's own sound look far from itself and jump away).
+                self._lag = in_time - start
         source = int(self.entry_source[choice])
         # Live, a grain after silence, or a jump on the input's attack, starts at full level
         # and cuts what still sounds, instead of rising over half a grain: the output's onset
@@ -990,12 +994,13 @@ class Engine:
     def _forget_continuations(self) -> None:
         self._cont_first, self._cont_source, self._cont_rows = -1, -1, 0
 
-    def _aligned_start(self, start: int, entry: int, *, in_phase: bool = True) -> int:
+    def _aligned_start(self, start: int, entry: int, *, in_phase: bool = True) -> tuple[int, int]:
         """Where a jump's grain should really start: near the entry, in time with the input
         (:meth:`_onset_aligned`), then in phase with the grain it takes over from
-        (:meth:`_phase_aligned`)."""
-        start = self._onset_aligned(start, entry)
-        return self._phase_aligned(start, entry) if in_phase else start
+        (:meth:`_phase_aligned`). Returns both: the footage point in time with the input,
+        and the grain's start."""
+        in_time = self._onset_aligned(start, entry)
+        return in_time, self._phase_aligned(in_time, entry) if in_phase else in_time
 
     def _onset_aligned(self, start: int, entry: int) -> int:
         """Slide a jump's grain start, up to half the entry spacing either way, to where the
