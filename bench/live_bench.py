@@ -648,14 +648,18 @@ def _transient_figures(out: np.ndarray, onsets_s: np.ndarray) -> TransientFigure
 
 
 def _measure_transients(
-    corpus, server: str, played: TransientInput, *, settings, label: str
+    corpus, server: str, played: TransientInput, *, settings, label: str, matcher: str
 ) -> dict:
     """livecat on ``corpus`` with ``settings``, the pass-through and the delayed pass-through,
     all played the transient input at once; their figures by client."""
     from livecat.live import LivePlayer, LiveSettings
     from livecat.live.player import LATE_GRAINS
 
-    player = LivePlayer(corpus, engine_settings=settings, settings=LiveSettings(blocksize=BLOCK))
+    player = LivePlayer(
+        corpus,
+        engine_settings=settings,
+        settings=LiveSettings(blocksize=BLOCK, matcher=matcher),
+    )
     out_path = played.path.with_name(f"recorded-{label.replace(' ', '-')}.npy")
     player.start()
     try:
@@ -788,10 +792,17 @@ def _stray_summary(f: TransientFigures, kinds: np.ndarray) -> str:
 
 
 def bench_live_transients(
-    server: str, work: Path, *, attacks_off: bool, realtime: bool = False
+    server: str,
+    work: Path,
+    *,
+    attacks_off: bool,
+    realtime: bool = False,
+    callback_matcher: bool = False,
 ) -> list[tuple[str, str]]:
     """The transient section, on a running JACK server (``server``; ``realtime``: run with
-    -R); its summary rows. ``attacks_off``: also livecat with ``--attacks 0``."""
+    -R); its summary rows. ``attacks_off``: also livecat with ``--attacks 0``;
+    ``callback_matcher``: also with ``--matcher callback`` (decisions in the audio callback,
+    no hand-off block)."""
     import percussion
 
     from livecat.corpus import Corpus
@@ -828,12 +839,14 @@ def bench_live_transients(
         for p in passthroughs:
             assert p.stdout is not None
             p.stdout.readline()  # "ready"
-        runs = [("default", EngineSettings())] + (
-            [("attacks 0", EngineSettings(attacks=False))] if attacks_off else []
-        )
+        runs = [("default", EngineSettings(), "worker")]
+        runs += [("attacks 0", EngineSettings(attacks=False), "worker")] if attacks_off else []
+        runs += [("matcher callback", EngineSettings(), "callback")] if callback_matcher else []
         own = _transient_figures(sound, played.onsets_s)  # the detector on the input itself
-        for label, settings in runs:
-            run = _measure_transients(corpus, server, played, settings=settings, label=label)
+        for label, settings, matcher in runs:
+            run = _measure_transients(
+                corpus, server, played, settings=settings, label=label, matcher=matcher
+            )
             run["figures"]["input"] = own
             rows += _transient_report(label, run, played)
     finally:
@@ -866,7 +879,11 @@ def _transients_only(args, work: Path) -> int:
 
         _print_summary(
             bench_live_transients(
-                server, work, attacks_off=args.attacks_off_too, realtime=args.realtime
+                server,
+                work,
+                attacks_off=args.attacks_off_too,
+                realtime=args.realtime,
+                callback_matcher=args.callback_matcher_too,
             )
         )
         sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
@@ -923,6 +940,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="transients: also measure livecat with --attacks 0 (onsets answered by the "
         "hop's decisions alone)",
+    )
+    parser.add_argument(
+        "--callback-matcher-too",
+        action="store_true",
+        help="transients: also measure livecat with --matcher callback",
     )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
@@ -1049,7 +1071,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.transients:
                 _print_summary(
                     bench_live_transients(
-                        server, work, attacks_off=args.attacks_off_too, realtime=args.realtime
+                        server,
+                        work,
+                        attacks_off=args.attacks_off_too,
+                        realtime=args.realtime,
+                        callback_matcher=args.callback_matcher_too,
                     )
                 )
             sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit

@@ -433,3 +433,54 @@ def test_a_vanished_sound_server_is_survived_and_resumed(corpus_dir, tmp_path, a
     assert "audio input lost: retrying every second" in err
     assert "the audio device is back: restarting" in err
     assert err.count("livecat: stopped after") == 2
+
+
+_STREAM_PROBE = """
+import logging, sys
+from livecat.corpus import Corpus
+from livecat.live import LivePlayer, LiveSettings
+from livecat.synthesis import EngineSettings
+logging.basicConfig(format="%(message)s")
+player = LivePlayer(
+    Corpus.open(sys.argv[1]),
+    engine_settings=EngineSettings(),
+    settings=LiveSettings(blocksize=int(sys.argv[2])),
+)
+player.start()
+try:
+    print(player.stream.blocksize, player.stream.latency[1], player.callback_frames)
+finally:
+    player.stop()
+    player.close()
+"""
+
+
+@pytest.mark.parametrize("blocksize", [livehelpers.PERIOD, livehelpers.PERIOD // 2])
+def test_on_jack_the_stream_takes_the_period_without_a_buffer_of_its_own(
+    corpus_dir, servers, blocksize
+):
+    """PortAudio given a block size on JACK cuts the periods into blocks through a buffer a
+    block long (5.3 ms more at 256 frames): with --blocksize the JACK period, the stream takes
+    each period as it comes and reports one period of output latency; with another, it is
+    opened with --blocksize as before, and a warning names the period."""
+    _, env = servers
+    probe = subprocess.run(
+        [sys.executable, "-c", _STREAM_PROBE, str(corpus_dir), str(blocksize)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    asked, latency_s, frames = probe.stdout.split()
+    if blocksize == livehelpers.PERIOD:
+        assert int(asked) == 0 and int(frames) == blocksize
+        assert float(latency_s) == pytest.approx(livehelpers.PERIOD / SR)
+        assert "JACK period" not in probe.stderr
+    else:
+        assert int(asked) == blocksize and int(frames) == blocksize
+        assert float(latency_s) > livehelpers.PERIOD / SR  # the buffer between them
+        assert (
+            f"the JACK period is {livehelpers.PERIOD} frames and --blocksize {blocksize}"
+            in probe.stderr
+        )

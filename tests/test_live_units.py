@@ -176,9 +176,14 @@ class FakeSoundDevice:
         self.refuse_rate = refuse_rate
         self.fail_with = ""  # a PortAudio error every stream raises, if set
         self.devices = [
-            {"name": "Mic", "max_input_channels": 2, "max_output_channels": 0},
-            {"name": "Speakers", "max_input_channels": 0, "max_output_channels": 2},
-            {"name": "Scarlett 18i20", "max_input_channels": 18, "max_output_channels": 20},
+            {"name": "Mic", "max_input_channels": 2, "max_output_channels": 0, "hostapi": 0},
+            {"name": "Speakers", "max_input_channels": 0, "max_output_channels": 2, "hostapi": 0},
+            {
+                "name": "Scarlett 18i20",
+                "max_input_channels": 18,
+                "max_output_channels": 20,
+                "hostapi": 0,
+            },
         ]
         for kind in ("Stream", "InputStream", "OutputStream"):
             setattr(self, kind, self._stream(kind))
@@ -210,8 +215,15 @@ class FakeSoundDevice:
 
     default = SimpleNamespace(device=(0, 1))
 
-    def query_devices(self):
-        return self.devices
+    def query_devices(self, device=None, kind=None):
+        if device is None and kind is None:
+            return self.devices
+        if device is None:
+            device = self.default.device[0 if kind == "input" else 1]
+        return self.devices[device]
+
+    def query_hostapis(self, index):
+        return {"name": "ALSA"}
 
     def check_input_settings(self, *, device=None, samplerate=None):
         if samplerate != 44100:

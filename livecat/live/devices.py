@@ -97,6 +97,18 @@ def _listing(devices: list[dict[str, Any]], title: str = "available") -> str:
 COMMON_RATES_HZ = (44100, 48000, 88200, 96000, 32000, 22050, 16000)
 
 
+def on_jack(devices: Sequence[tuple[int | None, str]]) -> bool:
+    """Whether every one of ``devices`` (index or None for the default, and "input" or
+    "output") is a device of PortAudio's JACK host API."""
+    sd = sounddevice()
+    try:
+        infos = [sd.query_devices(device, kind=kind) for device, kind in devices]
+        names = [str(sd.query_hostapis(info["hostapi"])["name"]) for info in infos]
+    except (sd.PortAudioError, ValueError):
+        return False
+    return bool(names) and all("JACK" in name for name in names)
+
+
 def supported_rates(device: int | None, *, kind: str) -> list[int]:
     """The common sample rates ``device`` accepts (PortAudio's own check, nothing opened)."""
     sd = sounddevice()

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import math
 import subprocess
 import sys
@@ -65,6 +66,7 @@ from livecat.corpus import Corpus
 from livecat.errors import DeviceError, ParameterError
 from livecat.live.devices import (
     check_input_channels,
+    on_jack,
     resolve_device,
     sounddevice,
     supported_rates,
@@ -73,6 +75,8 @@ from livecat.live.rtaudio import RtAudio
 from livecat.media import decode_audio
 from livecat.synthesis import Engine, EngineSettings
 from livecat.synthesis.grains import GrainPlayer
+
+log = logging.getLogger(__name__)
 
 # Indices into LivePlayer.shared (float64; written by the matcher, read by the display).
 ENTRY, SOURCE_T, DISTANCE, LEVEL_DB, BRIGHTNESS, GATED, BLOCK_TIME, STREAM_T, QUERY_S = range(9)
@@ -340,6 +344,7 @@ class LivePlayer:
         self.callback_error: BaseException | None = None
         self.matcher_error: BaseException | None = None
         self.stream: Any = None
+        self.callback_frames = 0  # frames in the latest callback (the audio thread writes it)
         self.stream_error: str | None = None
         self._thread: threading.Thread | None = None
         self._matcher: threading.Thread | None = None
@@ -464,6 +469,7 @@ class LivePlayer:
     ) -> None:
         """One block: input (device or file) → grains → output. Runs on the audio thread."""
         started = time.perf_counter()
+        self.callback_frames = frames
         n = self.counters[CALLBACKS]
         slot = n % self.TIMING_SLOTS
         if time_info is not None:
@@ -753,15 +759,52 @@ class LivePlayer:
     def _open_stream(self) -> None:
         sd = sounddevice()
         s = self.settings
-        kwargs = dict(
-            samplerate=self.sr_hz, blocksize=s.blocksize, latency=s.latency, dtype="float32"
-        )
         in_dev = out_dev = None
         try:
             out_dev = resolve_device(s.output_device, kind="output")
             if self.file_audio is None:  # the device is the input
                 in_dev = resolve_device(s.input_device, kind="input")
                 check_input_channels(in_dev, s.input_channels or ())
+        except (sd.PortAudioError, ValueError) as exc:
+            self.stream_error = str(exc)
+            raise DeviceError(self._open_error(exc, in_dev, out_dev)) from None
+        used = [(in_dev, "input")] if self.file_audio is None else []
+        used += [(out_dev, "output")] if s.grains or s.dry or self.file_audio is not None else []
+        # On JACK, PortAudio given a block size of its own cuts JACK's periods into blocks
+        # through a buffer a block long: 5.3 ms more latency at 256 frames. Given none, it
+        # calls back with each period as it comes: when the period is --blocksize, as it
+        # should be, the same blocks a block sooner; when not, the stream is opened again
+        # with --blocksize (and a warning), as it was.
+        if self.rt is None and on_jack(used):
+            self._start_stream(in_dev, out_dev, blocksize=0)
+            frames = self._first_block_frames()
+            if frames in (s.blocksize, None):
+                return
+            self.stream.close()
+            log.warning(
+                "livecat: the JACK period is %d frames and --blocksize %d: PortAudio buffers "
+                "between them (a block more latency); run livecat with --blocksize %d",
+                frames,
+                s.blocksize,
+                frames,
+            )
+        self._start_stream(in_dev, out_dev, blocksize=s.blocksize)
+
+    def _first_block_frames(self, *, timeout_s: float = 1.0) -> int | None:
+        """Frames in the stream's first callback (None: none came within ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while self.counters[CALLBACKS] == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.callback_frames or None
+
+    def _start_stream(self, in_dev: int | None, out_dev: int | None, *, blocksize: int) -> None:
+        sd = sounddevice()
+        s = self.settings
+        kwargs = dict(
+            samplerate=self.sr_hz, blocksize=blocksize, latency=s.latency, dtype="float32"
+        )
+        self.callback_frames = 0
+        try:
             if self.rt is not None:
                 if self.file_audio is None and not (s.grains or s.dry):
                     out_dev = None
