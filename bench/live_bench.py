@@ -877,17 +877,19 @@ def _transients_only(args, work: Path) -> int:
         os.environ.update(env)
         from livecat.live.devices import sounddevice
 
-        _print_summary(
-            bench_live_transients(
-                server,
-                work,
-                attacks_off=args.attacks_off_too,
-                realtime=args.realtime,
-                callback_matcher=args.callback_matcher_too,
-            )
-        )
+        _print_summary(_transients_as_asked(args, server, work))
         sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
     return 0
+
+
+def _transients_as_asked(args, server: str, work: Path) -> list[tuple[str, str]]:
+    return bench_live_transients(
+        server,
+        work,
+        attacks_off=args.attacks_off_too,
+        realtime=args.realtime,
+        callback_matcher=args.callback_matcher_too,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1069,15 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs=runs,
             )
             if args.transients:
-                _print_summary(
-                    bench_live_transients(
-                        server,
-                        work,
-                        attacks_off=args.attacks_off_too,
-                        realtime=args.realtime,
-                        callback_matcher=args.callback_matcher_too,
-                    )
-                )
+                _print_summary(_transients_as_asked(args, server, work))
             sounddevice()._terminate()  # before jackd goes, or PortAudio asserts at exit
     finally:
         for proc in load:
