@@ -426,7 +426,7 @@ class Corpus:
         image_size = np.asarray(self.entries["image_size"], np.int64)
         if (
             np.any(image_at < 0)
-            or np.any(image_size <= 0)
+            or np.any(image_size < 4)  # a JPEG's start and end markers at least
             or np.any(image_at + image_size > self._images.size)
         ):
             raise CorpusError(
