@@ -110,9 +110,7 @@ def check_index_file(path: Path, *, dim: int, count: int, m: int) -> None:
     for lo in range(0, count, _ROWS_AT_ONCE):
         block = records[lo : lo + _ROWS_AT_ONCE]
         words = block[:, :links0].view("<u4")  # link count and flags, then maxM0 ids
-        _check_links(
-            words, count=count, max_links=max_m0, bad=bad, where="level 0", used_only=False
-        )
+        _check_links(words, count=count, max_links=max_m0, bad=bad, where="level 0")
         if not np.isfinite(block[:, links0 : expected["label_offset"]].view("<f4")).all():
             raise bad("a stored vector is not a number")
         labels[lo : lo + block.shape[0]] = block[:, expected["label_offset"] :].view("<u8")[:, 0]
@@ -125,10 +123,10 @@ def check_index_file(path: Path, *, dim: int, count: int, m: int) -> None:
     if int(levels.max()) != max_level or levels[entry_point] != max_level:
         raise bad(f"the entry point is not on the top level ({max_level})")
     if blocks.size:
-        ids = _check_links(
-            blocks, count=count, max_links=m, bad=bad, where="an upper level", used_only=True
-        )
-        owner_level = np.repeat(block_levels, _link_counts(blocks))
+        _check_links(blocks, count=count, max_links=m, bad=bad, where="an upper level")
+        used = _link_counts(blocks)
+        ids = blocks[:, 1:][np.arange(m) < used[:, None]].astype(np.int64)
+        owner_level = np.repeat(block_levels, used)
         if np.any(levels[ids] < owner_level):
             raise bad("an upper level links to an element that is not on it")
 
@@ -137,16 +135,14 @@ def _link_counts(words: np.ndarray) -> np.ndarray:
     return (words[:, 0] & 0xFFFF).astype(np.int64)
 
 
-def _check_links(
-    words: np.ndarray, *, count: int, max_links: int, bad, where: str, used_only: bool
-) -> np.ndarray:
-    """Check link lists (rows of a uint32 header and ``max_links`` ids) and return the ids in
-    use, row by row (``used_only``) or none. A set flag (a deletion) is refused too: livecat
-    marks entries deleted itself, and hnswlib refuses to mark one twice.
+def _check_links(words: np.ndarray, *, count: int, max_links: int, bad, where: str) -> None:
+    """Check link lists (rows of a uint32 header and ``max_links`` ids). A set flag (a
+    deletion) is refused too: livecat marks entries deleted itself, and hnswlib refuses to
+    mark one twice.
 
     hnswlib zeroes an element's lists when it adds it and only ever writes ids of elements
     it holds, so in a file it wrote even the unused slots are in range: one pass over every
-    slot checks level 0 without gathering the used ones."""
+    slot checks them without gathering the used ones."""
     if np.any(words[:, 0] >> 16):
         raise bad(f"{where} has a link list marked deleted or with a damaged count")
     used = _link_counts(words)
@@ -155,9 +151,6 @@ def _check_links(
     top = int(words[:, 1:].max(initial=0))
     if top >= count:
         raise bad(f"{where} links to element {top} of {count}")
-    if not used_only:
-        return np.zeros(0, np.int64)
-    return words[:, 1:][np.arange(max_links) < used[:, None]].astype(np.int64)
 
 
 def _upper_levels(
